@@ -70,7 +70,10 @@ class Registry:
 
     def register(self, component: Component, *, aliases: Iterable[str] = ()) -> Component:
         """Add ``component`` (and its ``aliases``); names must be new."""
-        for name in (component.name, *aliases):
+        names = [component.name, *aliases]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.kind} {component.name!r} repeats a name: {names}")
+        for name in names:
             if name in self._components or name in self._aliases:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
         self._components[component.name] = component
@@ -125,7 +128,7 @@ class Registry:
         return {name: c.description for name, c in sorted(self._components.items())}
 
     def __contains__(self, name: object) -> bool:
-        return name in self._components or name in self._aliases
+        return isinstance(name, str) and (name in self._components or name in self._aliases)
 
 
 def accepted_keywords(factory: Callable[..., Any]) -> list[str] | None:
