@@ -1,0 +1,5 @@
+"""``python -m skdnn``: see :mod:`skdnn.cli`."""
+
+from skdnn.cli import main
+
+raise SystemExit(main())

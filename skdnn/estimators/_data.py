@@ -1,0 +1,106 @@
+"""Input validation, label encoding, weights and the validation split."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.model_selection import train_test_split
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import validate_data
+
+from skdnn.estimators._sklearn_compat import check_sample_weight
+from skdnn.training.loop import Dataset
+
+
+def check_features(estimator, X, *, reset: bool) -> np.ndarray:
+    """Validate ``X`` as a 2-D finite float32 array (sparse input is densified)."""
+    X = validate_data(
+        estimator, X, reset=reset, dtype=np.float32, accept_sparse=("csr", "csc", "coo")
+    )
+    return _dense(X)
+
+
+def check_features_and_target(estimator, X, y, *, reset: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``X`` and a 1-D classification target ``y``."""
+    X, y = validate_data(
+        estimator, X, y, reset=reset, dtype=np.float32, accept_sparse=("csr", "csc", "coo")
+    )
+    kind = type_of_target(y, input_name="y")
+    check_classification_targets(y)
+    if kind not in ("binary", "multiclass"):
+        raise ValueError(f"{type(estimator).__name__} supports binary and multiclass targets; "
+                         f"got a {kind!r} target.")
+    return _dense(X), y
+
+
+def _dense(X) -> np.ndarray:
+    if sp.issparse(X):
+        X = X.toarray()
+    return np.ascontiguousarray(X, dtype=np.float32)
+
+
+def encode_labels(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Indices of ``y`` in ``classes``; unknown labels raise a ``ValueError``."""
+    unknown = np.setdiff1d(np.unique(y), classes)
+    if unknown.size:
+        raise ValueError(
+            f"y contains labels not seen in the first fit: {unknown.tolist()}; "
+            f"known classes are {classes.tolist()}."
+        )
+    return np.searchsorted(classes, y).astype(np.int64)
+
+
+def row_weights(
+    X: np.ndarray, y: np.ndarray, sample_weight, class_weight
+) -> np.ndarray | None:
+    """Per-row loss weights from ``sample_weight`` and ``class_weight``, or None.
+
+    The weights are normalised to mean 1 so that weighting changes the balance
+    between rows, not the effective learning rate.
+    """
+    if sample_weight is None and class_weight is None:
+        return None
+    weight = check_sample_weight(sample_weight, X, dtype=np.float64)
+    if class_weight is not None:
+        weight = weight * compute_sample_weight(class_weight, y)
+    total = weight.sum()
+    if total <= 0:
+        raise ValueError("sample_weight must contain at least one positive weight.")
+    return (weight * (len(weight) / total)).astype(np.float32)
+
+
+def split_validation(
+    y: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Indices of a (stratified when possible) train/validation split, or None.
+
+    Stratification needs at least two rows of every class and a validation set
+    with room for one row per class; otherwise the split is plain random. With
+    fewer than two rows there is nothing to hold out and None is returned.
+    """
+    n_rows = len(y)
+    if n_rows < 2:
+        return None
+    n_val = max(1, int(np.ceil(fraction * n_rows)))
+    if n_val >= n_rows:
+        return None
+    _, counts = np.unique(y, return_counts=True)
+    stratify = y if counts.min() >= 2 and len(counts) <= min(n_val, n_rows - n_val) else None
+    indices = np.arange(n_rows)
+    train, validation = train_test_split(
+        indices, test_size=n_val, stratify=stratify, random_state=seed
+    )
+    return np.sort(train), np.sort(validation)
+
+
+def to_dataset(
+    X: np.ndarray, y: np.ndarray, weight: np.ndarray | None, device: torch.device
+) -> Dataset:
+    """Move one split to ``device`` once; batches are sliced there afterwards."""
+    return Dataset(
+        X=torch.from_numpy(X).to(device),
+        y=torch.from_numpy(y).to(device),
+        weight=None if weight is None else torch.from_numpy(weight).to(device),
+    )

@@ -1,0 +1,164 @@
+"""Build the feed-forward network from a plain, JSON-friendly specification.
+
+The network is an ``nn.Sequential`` of named blocks::
+
+    input     [batch norm on the raw inputs] -> [input dropout]
+    hidden1   Linear -> [norm "before"] -> activation -> [norm "after"] -> [dropout]
+    ...
+    output    Linear (logits)
+
+Blocks are the unit of transfer learning: reusing, freezing and caching count
+hidden blocks. Plain torch only; no scikit-learn import.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from skdnn.components.activations import make_activation
+from skdnn.components.dropout import make_dropout, resolve_dropout_type
+from skdnn.components.initializers import initialize_kernel, resolve_initializer
+from skdnn.components.normalization import make_normalization
+
+INPUT_BLOCK = "input"
+OUTPUT_BLOCK = "output"
+
+
+@dataclass(frozen=True)
+class MLPSpec:
+    """Everything needed to rebuild a network's architecture (not its weights).
+
+    Field meanings follow the estimator hyperparameters of the same names.
+    """
+
+    n_features: int
+    hidden_layer_sizes: tuple[int, ...]
+    n_outputs: int
+    activation: str = "elu"
+    activation_params: Mapping[str, Any] = field(default_factory=dict)
+    kernel_initializer: str = "auto"
+    initializer_params: Mapping[str, Any] = field(default_factory=dict)
+    normalization: str | None = None
+    normalization_position: str = "before"
+    batch_norm_momentum: float = 0.99
+    input_normalization: bool = False
+    dropout: float = 0.0
+    input_dropout: float = 0.0
+    dropout_type: str = "auto"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serializable representation."""
+        spec = asdict(self)
+        spec["hidden_layer_sizes"] = list(self.hidden_layer_sizes)
+        spec["activation_params"] = dict(self.activation_params)
+        spec["initializer_params"] = dict(self.initializer_params)
+        return spec
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> MLPSpec:
+        """Inverse of :meth:`to_dict`."""
+        spec = dict(spec)
+        spec["hidden_layer_sizes"] = tuple(int(s) for s in spec["hidden_layer_sizes"])
+        return cls(**spec)
+
+
+def hidden_block_name(index: int) -> str:
+    """Name of the ``index``-th hidden block (0-based): ``hidden1``, ``hidden2``..."""
+    return f"hidden{index + 1}"
+
+
+def build_mlp(spec: MLPSpec, *, generator: torch.Generator | None = None) -> nn.Sequential:
+    """Build and initialize the network described by ``spec``.
+
+    Parameters
+    ----------
+    spec : MLPSpec
+        The architecture.
+    generator : torch.Generator, optional
+        Source of randomness for the initial weights (the global RNG is not used).
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Named blocks ``input``, ``hidden1`` ... ``hiddenN``, ``output``; emits logits.
+    """
+    blocks: OrderedDict[str, nn.Module] = OrderedDict()
+    blocks[INPUT_BLOCK] = _input_block(spec)
+    width = spec.n_features
+    for index, size in enumerate(spec.hidden_layer_sizes):
+        blocks[hidden_block_name(index)] = _hidden_block(spec, width, size, generator)
+        width = size
+    output = nn.Linear(width, spec.n_outputs)
+    initialize_kernel(output.weight, "glorot_uniform", generator=generator)
+    nn.init.zeros_(output.bias)
+    blocks[OUTPUT_BLOCK] = nn.Sequential(OrderedDict(linear=output))
+    return nn.Sequential(blocks)
+
+
+def _input_block(spec: MLPSpec) -> nn.Sequential:
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    if spec.input_normalization:
+        layers["norm"] = make_normalization(
+            "batch", spec.n_features, momentum=spec.batch_norm_momentum
+        )
+    if spec.input_dropout > 0:
+        layers["dropout"] = make_dropout(_dropout_type(spec), spec.input_dropout)
+    return nn.Sequential(layers)
+
+
+def _hidden_block(
+    spec: MLPSpec, n_in: int, n_out: int, generator: torch.Generator | None
+) -> nn.Sequential:
+    norm_before = spec.normalization is not None and spec.normalization_position == "before"
+    norm_after = spec.normalization is not None and spec.normalization_position == "after"
+    # A normalization right after the Linear re-centres its output: a bias would be wasted.
+    linear = nn.Linear(n_in, n_out, bias=not (norm_before and spec.normalization == "batch"))
+    initialize_kernel(
+        linear.weight,
+        spec.kernel_initializer,
+        spec.initializer_params,
+        activation=spec.activation,
+        generator=generator,
+    )
+    if linear.bias is not None:
+        nn.init.zeros_(linear.bias)
+    layers: OrderedDict[str, nn.Module] = OrderedDict(linear=linear)
+    if norm_before:
+        layers["norm"] = _normalization(spec, n_out)
+    layers["activation"] = make_activation(
+        spec.activation, spec.activation_params, num_features=n_out
+    )
+    if norm_after:
+        layers["norm"] = _normalization(spec, n_out)
+    if spec.dropout > 0:
+        layers["dropout"] = make_dropout(_dropout_type(spec), spec.dropout)
+    return nn.Sequential(layers)
+
+
+def _normalization(spec: MLPSpec, width: int) -> nn.Module:
+    return make_normalization(spec.normalization, width, momentum=spec.batch_norm_momentum)
+
+
+def _dropout_type(spec: MLPSpec) -> str:
+    return resolve_dropout_type(spec.dropout_type, spec.activation)
+
+
+def initializer_name(spec: MLPSpec) -> str:
+    """The concrete initializer used for the hidden kernels ("auto" resolved)."""
+    return resolve_initializer(spec.kernel_initializer, spec.activation)
+
+
+def hidden_blocks(module: nn.Sequential) -> list[nn.Sequential]:
+    """The hidden blocks of a network built by :func:`build_mlp`, bottom first."""
+    return [block for name, block in module.named_children() if name.startswith("hidden")]
+
+
+def kernels(module: nn.Module) -> list[nn.Parameter]:
+    """Weight matrices of every Linear layer (the targets of l1/l2 and max-norm)."""
+    return [m.weight for m in module.modules() if isinstance(m, nn.Linear)]

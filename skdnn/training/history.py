@@ -1,0 +1,63 @@
+"""Per-epoch diagnostics: gradient norms and activation health of each hidden layer.
+
+These make the chapter's central problems visible: vanishing or exploding
+gradients show up in the gradient norms, dying ReLUs and saturated sigmoids in
+the activation health figure.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from skdnn.network import hidden_blocks
+
+# Activations whose units can die (output 0 for every input) and those that saturate.
+_DYING = ("ReLU",)
+_SATURATING = {"Sigmoid": (0.01, 0.99), "Tanh": (-0.99, 0.99)}
+
+
+def gradient_norms(module: nn.Sequential) -> list[float]:
+    """L2 norm of the kernel gradient of each hidden layer (0.0 when it has none)."""
+    norms = [
+        block.linear.weight.grad.norm()
+        if block.linear.weight.grad is not None
+        else torch.zeros((), device=block.linear.weight.device)
+        for block in hidden_blocks(module)
+    ]
+    return torch.stack(norms).tolist() if norms else []
+
+
+@torch.inference_mode()
+def activation_health(module: nn.Sequential, probe: torch.Tensor) -> list[float]:
+    """Fraction of unhealthy units per hidden layer on ``probe`` rows (eval mode).
+
+    For the ReLU activation a unit is unhealthy (dead) when it outputs 0 on every
+    probe row; for logistic and tanh an output is unhealthy when saturated (within
+    0.01 of a bound) and the figure is the fraction of saturated outputs. Other
+    activations neither die nor saturate in this sense and report 0.0.
+    """
+    was_training = module.training
+    module.eval()
+    figures = []
+    x = probe
+    for name, block in module.named_children():
+        if not name.startswith("hidden"):
+            x = block(x)
+            continue
+        for layer_name, layer in block.named_children():
+            x = layer(x)
+            if layer_name == "activation":
+                figures.append(_unhealthy_fraction(layer, x))
+    module.train(was_training)
+    return torch.stack(figures).tolist() if figures else []
+
+
+def _unhealthy_fraction(activation: nn.Module, output: torch.Tensor) -> torch.Tensor:
+    kind = type(activation).__name__
+    if kind in _DYING:
+        return (output <= 0).all(dim=0).float().mean()
+    if kind in _SATURATING:
+        low, high = _SATURATING[kind]
+        return ((output <= low) | (output >= high)).float().mean()
+    return torch.zeros((), device=output.device)
