@@ -88,6 +88,13 @@ def build_mlp(spec: MLPSpec, *, generator: torch.Generator | None = None) -> nn.
     torch.nn.Sequential
         Named blocks ``input``, ``hidden1`` ... ``hiddenN``, ``output``; emits logits.
     """
+    # Layer constructors draw default weights from torch's global RNG; forking it
+    # leaves the caller's RNG untouched (the weights then come from ``generator``).
+    with torch.random.fork_rng(devices=[]):
+        return _build(spec, generator)
+
+
+def _build(spec: MLPSpec, generator: torch.Generator | None) -> nn.Sequential:
     blocks: OrderedDict[str, nn.Module] = OrderedDict()
     blocks[INPUT_BLOCK] = _input_block(spec)
     width = spec.n_features
