@@ -138,10 +138,11 @@ def accepted_keywords(factory: Callable[..., Any]) -> list[str] | None:
     except (TypeError, ValueError):  # builtins without a signature
         return None
     names = []
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     for parameter in signature.parameters.values():
         if parameter.kind is inspect.Parameter.VAR_KEYWORD:
             return None
-        if parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
+        if parameter.kind in named:
             names.append(parameter.name)
     return names
 
