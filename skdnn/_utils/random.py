@@ -8,7 +8,7 @@ generators made here, so the caller's RNG state is left untouched.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,13 +41,37 @@ def torch_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gene
 
 
 @contextlib.contextmanager
-def isolated_torch_rng(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch's global RNG for the block, restoring the caller's state after.
+def isolated_torch_rng(
+    seed: int, device: torch.device, state: torch.Tensor | None = None
+) -> Iterator[Callable[[], torch.Tensor]]:
+    """Seed (or restore) torch's RNG of ``device`` for the block, then put the caller's back.
 
-    Modules such as ``nn.Dropout`` and ``nn.RReLU`` draw from the global RNG;
-    forking it keeps them deterministic without touching the caller's state.
+    Modules such as ``nn.Dropout`` and ``nn.RReLU`` draw from the global RNG of
+    the device they run on; forking it keeps them deterministic without touching
+    the caller's state. The block receives a function returning the current state,
+    so that training can later continue exactly where it stopped.
     """
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
-        torch.manual_seed(seed)
-        yield
+        if state is None:
+            torch.manual_seed(seed)
+        else:
+            _set_state(device, state)
+        yield lambda: _get_state(device)
+
+
+def _get_state(device: torch.device) -> torch.Tensor:
+    if device.type == "cuda":
+        return torch.cuda.get_rng_state(device)
+    if device.type == "mps":
+        return torch.mps.get_rng_state()
+    return torch.get_rng_state()
+
+
+def _set_state(device: torch.device, state: torch.Tensor) -> None:
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state, device)
+    elif device.type == "mps":
+        torch.mps.set_rng_state(state)
+    else:
+        torch.set_rng_state(state)

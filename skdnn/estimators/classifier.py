@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -156,7 +156,10 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
     True
     """
 
-    _parameter_constraints: dict = {**BaseDNN._parameter_constraints, **CLASSIFIER_CONSTRAINTS}
+    _parameter_constraints: ClassVar[dict] = {
+        **BaseDNN._parameter_constraints,
+        **CLASSIFIER_CONSTRAINTS,
+    }
 
     def __init__(
         self,

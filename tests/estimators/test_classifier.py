@@ -69,10 +69,10 @@ def test_same_seed_identical_different_seed_differs(digits):
 
 def test_global_rng_untouched(digits):
     X, y, _, _ = digits
-    np_state = np.random.get_state()[1].copy()
+    np_state = np.random.get_state()[1].copy()  # noqa: NPY002 (the global state is the point)
     torch_state = torch.get_rng_state().clone()
     small(max_epochs=2, dropout=0.3, activation="rrelu").fit(X, y)
-    assert np.array_equal(np.random.get_state()[1], np_state)
+    assert np.array_equal(np.random.get_state()[1], np_state)  # noqa: NPY002
     assert torch.equal(torch.get_rng_state(), torch_state)
 
 
@@ -216,7 +216,8 @@ def test_batch_norm_running_stats_used_at_predict(digits):
 @pytest.mark.parametrize(
     ("params", "check"),
     [
-        (dict(activation="selu", dropout=0.1), lambda m: isinstance(m.hidden1.dropout, nn.AlphaDropout)),
+        (dict(activation="selu", dropout=0.1),
+         lambda m: isinstance(m.hidden1.dropout, nn.AlphaDropout)),
         (dict(activation="prelu"), lambda m: isinstance(m.hidden1.activation, nn.PReLU)),
         (dict(input_normalization=True), lambda m: isinstance(m.input.norm, nn.BatchNorm1d)),
         (dict(input_dropout=0.3), lambda m: m.input.dropout.p == 0.3),

@@ -1,0 +1,105 @@
+"""Describe a network of standard torch layers as plain data, and rebuild it.
+
+Saving a model must never pickle: a file that rebuilds a network by importing
+arbitrary classes could run any code. Instead each layer is written as a type
+name from a fixed allow-list plus its constructor arguments, and rebuilding
+only ever instantiates those known classes.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+# Layer type -> function returning its constructor arguments.
+_LAYERS: dict[str, tuple[type[nn.Module], Callable[[Any], dict[str, Any]]]] = {
+    "Linear": (
+        nn.Linear,
+        lambda m: {
+            "in_features": m.in_features,
+            "out_features": m.out_features,
+            "bias": m.bias is not None,
+        },
+    ),
+    "BatchNorm1d": (
+        nn.BatchNorm1d,
+        lambda m: {
+            "num_features": m.num_features,
+            "eps": m.eps,
+            "momentum": m.momentum,
+            "affine": m.affine,
+            "track_running_stats": m.track_running_stats,
+        },
+    ),
+    "LayerNorm": (
+        nn.LayerNorm,
+        lambda m: {
+            "normalized_shape": list(m.normalized_shape),
+            "eps": m.eps,
+            "elementwise_affine": m.elementwise_affine,
+        },
+    ),
+    "Dropout": (nn.Dropout, lambda m: {"p": m.p}),
+    "AlphaDropout": (nn.AlphaDropout, lambda m: {"p": m.p}),
+    "ReLU": (nn.ReLU, lambda m: {}),
+    "LeakyReLU": (nn.LeakyReLU, lambda m: {"negative_slope": m.negative_slope}),
+    "RReLU": (nn.RReLU, lambda m: {"lower": m.lower, "upper": m.upper}),
+    "PReLU": (nn.PReLU, lambda m: {"num_parameters": m.num_parameters}),
+    "ELU": (nn.ELU, lambda m: {"alpha": m.alpha}),
+    "SELU": (nn.SELU, lambda m: {}),
+    "Tanh": (nn.Tanh, lambda m: {}),
+    "Sigmoid": (nn.Sigmoid, lambda m: {}),
+    "Softplus": (nn.Softplus, lambda m: {"beta": m.beta, "threshold": m.threshold}),
+    "GELU": (nn.GELU, lambda m: {"approximate": m.approximate}),
+    "SiLU": (nn.SiLU, lambda m: {}),
+    "Mish": (nn.Mish, lambda m: {}),
+    "Identity": (nn.Identity, lambda m: {}),
+}
+
+
+def describe_module(module: nn.Module) -> dict[str, Any]:
+    """Plain-data description of ``module`` (nested ``nn.Sequential`` of known layers).
+
+    Raises
+    ------
+    ValueError
+        If a layer type is not one skdnn knows how to rebuild safely.
+    """
+    if isinstance(module, nn.Sequential):
+        return {
+            "type": "Sequential",
+            "children": [[name, describe_module(child)] for name, child in module.named_children()],
+        }
+    kind = type(module).__name__
+    if kind not in _LAYERS or type(module) is not _LAYERS[kind][0]:
+        raise ValueError(
+            f"Cannot describe a layer of type {type(module).__qualname__}; "
+            f"supported layers: {', '.join(sorted(_LAYERS))} inside nn.Sequential."
+        )
+    return {"type": kind, "args": _LAYERS[kind][1](module)}
+
+
+def build_module(description: dict[str, Any]) -> nn.Module:
+    """Rebuild a module from :func:`describe_module`'s output (weights not included).
+
+    Raises
+    ------
+    ValueError
+        If the description is malformed or names an unknown layer type.
+    """
+    try:
+        kind = description["type"]
+        if kind == "Sequential":
+            return nn.Sequential(
+                OrderedDict(
+                    (str(name), build_module(child)) for name, child in description["children"]
+                )
+            )
+        if kind not in _LAYERS:
+            raise ValueError(f"unknown layer type {kind!r}")
+        return _LAYERS[kind][0](**description["args"])
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"Malformed network description: {error!r}") from error
