@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from skdnn._utils.random import Seeds, isolated_torch_rng, torch_generator
@@ -22,7 +26,9 @@ from skdnn.estimators._params import (
     check_layer_sizes,
 )
 from skdnn.estimators._sklearn_compat import InvalidParameterError, with_hint
+from skdnn.estimators.persistence import load_estimator, save_estimator
 from skdnn.network import kernels
+from skdnn.training.checkpoints import CheckpointWriter
 from skdnn.training.early_stopping import EarlyStopping
 from skdnn.training.loop import Dataset, TrainingSetup, train
 from skdnn.training.progress import ProgressReporter
@@ -31,7 +37,7 @@ from skdnn.training.progress import ProgressReporter
 class BaseDNN(BaseEstimator):
     """Shared machinery of the skdnn estimators (not for direct use)."""
 
-    _parameter_constraints: dict = {**ARCHITECTURE_CONSTRAINTS, **TRAINING_CONSTRAINTS}
+    _parameter_constraints: ClassVar[dict] = {**ARCHITECTURE_CONSTRAINTS, **TRAINING_CONSTRAINTS}
 
     # ------------------------------------------------------------------ validation
     def _validate_params(self) -> None:
@@ -63,12 +69,17 @@ class BaseDNN(BaseEstimator):
         seeds: Seeds,
         device: torch.device,
         continues: bool,
+        configure: Callable[[TrainingSetup], None] | None = None,
     ) -> list[dict[str, Any]]:
-        """Build the optimizer, schedule and regularization, then run the loop."""
+        """Build the optimizer, schedule and regularization, then run the loop.
+
+        ``configure``, when given, may adjust the finished setup (loss, callbacks,
+        ...) right before the loop starts.
+        """
         steps_per_epoch = math.ceil(len(data) / self.batch_size)
         optimizer = build_optimizer(
             self.optimizer,
-            [p for p in module.parameters() if p.requires_grad],
+            self._optimizer_parameters(module),
             learning_rate=self.learning_rate,
             momentum=self.momentum,
             beta_1=self.beta_1,
@@ -78,19 +89,26 @@ class BaseDNN(BaseEstimator):
             optimizer_params=self.optimizer_params,
             device=device,
         )
+        history_before = self.history_ if continues else []
+        first_epoch = len(history_before) + 1
         schedule = LRScheduleAdapter(
             optimizer,
             self.lr_schedule,
             self.lr_schedule_params,
             steps_per_epoch=steps_per_epoch,
-            total_steps=self.max_epochs * steps_per_epoch,
+            total_steps=max(self.max_epochs, first_epoch - 1 + epochs) * steps_per_epoch,
         )
+        generator = torch_generator(seeds.shuffle, device)
+        saved_rng = getattr(self, "_rng_state", None) if continues else None
         if continues and getattr(self, "_optimizer_state", None) is not None:
             optimizer.load_state_dict(self._optimizer_state)
             schedule.load_state_dict(self._schedule_state)
+        if saved_rng is not None:
+            generator.set_state(saved_rng["shuffle"])
         stopper = EarlyStopping(
             enabled=early_stopping, patience=self.patience, min_delta=self.min_delta
         )
+        done: list[dict[str, Any]] = []
         progress = ProgressReporter(self.verbose, epochs, type(self).__name__)
         setup = TrainingSetup(
             optimizer=optimizer,
@@ -107,35 +125,102 @@ class BaseDNN(BaseEstimator):
             max_epochs=epochs,
             batch_size=self.batch_size,
             shuffle=self.shuffle,
-            generator=torch_generator(seeds.shuffle, device),
+            generator=generator,
             augment=self.augment,
-            callbacks=[progress, *self._epoch_callbacks()],
+            callbacks=[lambda record, _: done.append(record), progress],
         )
-        first_epoch = self.n_epochs_ + 1 if continues else 1
-        try:
-            with isolated_torch_rng(seeds.dropout, device):
+        if configure is not None:
+            configure(setup)
+
+        with isolated_torch_rng(
+            seeds.dropout, device, None if saved_rng is None else saved_rng["dropout"]
+        ) as dropout_rng_state:
+
+            def store_progress() -> None:
+                self._optimizer_state = optimizer.state_dict()
+                self._schedule_state = schedule.state_dict()
+                self._rng_state = {"shuffle": generator.get_state(), "dropout": dropout_rng_state()}
+                self.history_ = [*history_before, *done]
+                self.n_epochs_ = first_epoch - 1 + len(done)
+                best = stopper.best_epoch
+                self.best_epoch_ = best if best is not None else self.n_epochs_
+
+            checkpoints = self._checkpoint_writer(store_progress)
+            if checkpoints is not None:
+                setup.callbacks = [*setup.callbacks, checkpoints]
+            try:
                 records = train(module, data, validation, setup, first_epoch=first_epoch)
-        finally:
-            progress.close()
-        if early_stopping and self.restore_best_weights:
-            stopper.restore(module)
-        self._optimizer_state = optimizer.state_dict()
-        self._schedule_state = schedule.state_dict()
-        previous = self.history_ if continues else []
-        self.history_ = [*previous, *records]
-        self.n_epochs_ = first_epoch - 1 + len(records)
-        self.best_epoch_ = stopper.best_epoch if stopper.best_epoch is not None else self.n_epochs_
+            finally:
+                progress.close()
+            if early_stopping and self.restore_best_weights:
+                stopper.restore(module)
+            store_progress()
+        if checkpoints is not None:
+            checkpoints.write_final()
         return records
 
-    def _epoch_callbacks(self) -> list:
-        """Extra per-epoch callbacks of a subclass (checkpoints, ...)."""
-        return []
+    def _optimizer_parameters(self, module: nn.Module) -> list:
+        """Parameters (or parameter groups) the optimizer updates: the trainable ones."""
+        return [p for p in module.parameters() if p.requires_grad]
+
+    def _checkpoint_writer(self, store_progress: Callable[[], None]) -> CheckpointWriter | None:
+        """A callback writing checkpoints to ``checkpoint_dir``, or None."""
+        if self.checkpoint_dir is None:
+            return None
+
+        def write(path: Path) -> None:
+            store_progress()
+            self.save(path)
+
+        return CheckpointWriter(self.checkpoint_dir, self.checkpoint_every, write)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> None:
+        """Save the fitted estimator to ``path`` in skdnn's safe format.
+
+        The file holds tensors (safetensors) and a JSON description, never a
+        pickle, so loading it cannot execute code. Callables among the
+        hyperparameters (``augment``) are not stored.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination file; written atomically.
+        """
+        check_is_fitted(self)
+        save_estimator(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> BaseDNN:
+        """Load an estimator written by :meth:`save`, on the CPU.
+
+        Parameters
+        ----------
+        path : str or path-like
+            File written by :meth:`save` (or a checkpoint).
+
+        Returns
+        -------
+        estimator
+            The fitted estimator, of the class recorded in the file.
+
+        Raises
+        ------
+        ValueError
+            If the file is not a valid skdnn model file, is truncated or
+            corrupt, or holds an estimator that is not a ``cls``.
+        """
+        classes = {klass.__name__: klass for klass in _subclasses(BaseDNN)}
+        estimator = load_estimator(path, classes)
+        if not isinstance(estimator, cls):
+            raise ValueError(f"{path} holds a {type(estimator).__name__}, not a {cls.__name__}.")
+        return estimator
 
     def _clear_fitted_state(self) -> None:
         """Forget every fitted attribute (used when a fresh fit fails)."""
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
             delattr(self, name)
-        for name in ("_optimizer_state", "_schedule_state"):
+        for name in ("_optimizer_state", "_schedule_state", "_rng_state"):
             self.__dict__.pop(name, None)
 
     # ------------------------------------------------------------------ inference
@@ -159,10 +244,17 @@ class BaseDNN(BaseEstimator):
         if "model_" in state:
             state = dict(state)
             state["model_"] = copy.deepcopy(state["model_"]).cpu()
-            for key in ("_optimizer_state",):
+            for key in ("_optimizer_state", "_rng_state"):
                 if state.get(key) is not None:
                     state[key] = _to_cpu(state[key])
         return state
+
+
+def _subclasses(cls: type) -> list[type]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
 
 
 def _to_cpu(value: Any) -> Any:

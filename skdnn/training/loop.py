@@ -66,6 +66,10 @@ class TrainingSetup:
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
     loss: Callable[..., torch.Tensor] = F.cross_entropy
     callbacks: Sequence[EpochCallback] = field(default_factory=list)
+    # The training rows as inputs of the whole network, when ``data.X`` holds the
+    # cached outputs of its frozen lower blocks; the activation-health probe is
+    # taken from them. None: ``data.X`` are the network's inputs.
+    network_inputs: torch.Tensor | None = None
 
 
 def train(
@@ -88,7 +92,7 @@ def train(
         If the loss was non-finite before any finite state was recorded.
     """
     records: list[dict[str, Any]] = []
-    probe = data.X[:_PROBE_ROWS]
+    probe = (data.X if setup.network_inputs is None else setup.network_inputs)[:_PROBE_ROWS]
     for epoch in range(first_epoch, first_epoch + setup.max_epochs):
         try:
             record = _run_epoch(module, data, validation, setup, epoch, probe)
@@ -130,7 +134,8 @@ def _run_epoch(
     if validation is not None:
         val_loss, val_accuracy = evaluate(module, validation, setup.loss)
         record["val_loss"] = val_loss
-        record["val_accuracy"] = val_accuracy
+        if not math.isnan(val_accuracy):
+            record["val_accuracy"] = val_accuracy
     record["grad_norms"] = gradient_norms(module)
     record["unhealthy_fraction"] = activation_health(module, probe)
     record["time"] = time.perf_counter() - started
@@ -189,7 +194,11 @@ def evaluate(
     data: Dataset,
     loss: Callable[..., torch.Tensor] = F.cross_entropy,
 ) -> tuple[float, float]:
-    """Mean (weighted) loss and accuracy of ``module`` on ``data``, in eval mode."""
+    """Mean (weighted) loss and accuracy of ``module`` on ``data``, in eval mode.
+
+    The accuracy is NaN when ``data.y`` is not 1-D class indices (e.g. the
+    reconstruction targets of an autoencoder).
+    """
     was_training = module.training
     module.eval()
     total_loss = torch.zeros((), device=data.X.device)
@@ -200,10 +209,12 @@ def evaluate(
         y = data.y[start:stop]
         weight = None if data.weight is None else data.weight[start:stop]
         total_loss += _batch_loss(logits, y, weight, loss) * y.shape[0]
-        correct += (logits.argmax(dim=1) == y).sum()
+        if y.ndim == 1:
+            correct += (logits.argmax(dim=1) == y).sum()
     module.train(was_training)
     n_rows = max(len(data), 1)
-    return (total_loss / n_rows).item(), (correct / n_rows).item()
+    accuracy = (correct / n_rows).item() if data.y.ndim == 1 else math.nan
+    return (total_loss / n_rows).item(), accuracy
 
 
 def _recover_from_divergence(module: nn.Module, stopper: EarlyStopping, epoch: int) -> None:
