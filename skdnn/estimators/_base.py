@@ -77,18 +77,7 @@ class BaseDNN(BaseEstimator):
         ...) right before the loop starts.
         """
         steps_per_epoch = math.ceil(len(data) / self.batch_size)
-        optimizer = build_optimizer(
-            self.optimizer,
-            self._optimizer_parameters(module),
-            learning_rate=self.learning_rate,
-            momentum=self.momentum,
-            beta_1=self.beta_1,
-            beta_2=self.beta_2,
-            rho=self.rho,
-            epsilon=self.epsilon,
-            optimizer_params=self.optimizer_params,
-            device=device,
-        )
+        optimizer = self._build_optimizer(module, device, self.learning_rate)
         history_before = self.history_ if continues else []
         first_epoch = len(history_before) + 1
         schedule = LRScheduleAdapter(
@@ -158,6 +147,23 @@ class BaseDNN(BaseEstimator):
         if checkpoints is not None:
             checkpoints.write_final()
         return records
+
+    def _build_optimizer(
+        self, module: nn.Module, device: torch.device, learning_rate: float
+    ) -> torch.optim.Optimizer:
+        """The configured optimizer over the module's trainable parameters."""
+        return build_optimizer(
+            self.optimizer,
+            self._optimizer_parameters(module),
+            learning_rate=learning_rate,
+            momentum=self.momentum,
+            beta_1=self.beta_1,
+            beta_2=self.beta_2,
+            rho=self.rho,
+            epsilon=self.epsilon,
+            optimizer_params=self.optimizer_params,
+            device=device,
+        )
 
     def _optimizer_parameters(self, module: nn.Module) -> list:
         """Parameters (or parameter groups) the optimizer updates: the trainable ones."""

@@ -1,0 +1,72 @@
+"""Monte-Carlo dropout: average many stochastic passes with only dropout active."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from skdnn._utils.random import isolated_torch_rng
+
+_DROPOUT_TYPES = (nn.Dropout, nn.AlphaDropout)
+
+
+def dropout_layers(module: nn.Module) -> list[nn.Module]:
+    """The dropout layers of ``module``."""
+    return [m for m in module.modules() if isinstance(m, _DROPOUT_TYPES)]
+
+
+@torch.inference_mode()
+def mc_dropout_probabilities(
+    module: nn.Module,
+    X: torch.Tensor,
+    n_samples: int,
+    seed: int,
+    batch_size: int = 8192,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation of the class probabilities over ``n_samples`` passes.
+
+    Every layer stays in inference mode except the dropout layers: batch
+    normalization keeps using its running statistics, so the spread reflects
+    the dropout masks alone (switching the whole network to training mode, as
+    ``model(X, training=True)`` does, would also perturb batch norm).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Network emitting logits.
+    X : torch.Tensor
+        Inputs on the module's device.
+    n_samples : int
+        Number of stochastic passes.
+    seed : int
+        Seed of the dropout masks (the caller's RNG state is left untouched).
+    batch_size : int, default=8192
+        Rows per forward pass.
+
+    Returns
+    -------
+    mean, std : torch.Tensor of shape (n_rows, n_classes), float64, on the CPU
+    """
+    was_training = module.training
+    module.eval()
+    layers = dropout_layers(module)
+    for layer in layers:
+        layer.train()
+    try:
+        with isolated_torch_rng(seed, X.device):
+            samples = torch.stack(
+                [
+                    torch.cat(
+                        [
+                            torch.softmax(module(chunk).double(), dim=1).cpu()
+                            for chunk in torch.split(X, batch_size)
+                        ]
+                    )
+                    for _ in range(n_samples)
+                ]
+            )
+    finally:
+        module.train(was_training)
+        for layer in layers:
+            layer.train(was_training)
+    return samples.mean(dim=0), samples.std(dim=0, correction=0)
