@@ -13,7 +13,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from skdnn._utils.device import resolve_device
 from skdnn._utils.random import torch_generator
-from skdnn.components.regularizers import zero_small_weights
 from skdnn.estimators._base import BaseDNN
 from skdnn.estimators._data import (
     check_features,
@@ -23,16 +22,15 @@ from skdnn.estimators._data import (
     split_validation,
     to_dataset,
 )
-from skdnn.estimators._lr_finder import LRFinderResult, find_learning_rate
 from skdnn.estimators._params import CLASSIFIER_CONSTRAINTS, check_layer_sizes
 from skdnn.estimators._sklearn_compat import _fit_context
+from skdnn.estimators._tools import ModelToolsMixin
 from skdnn.exceptions import SkdnnWarning
 from skdnn.network import MLPSpec, build_mlp
 from skdnn.training.mc_dropout import dropout_layers, mc_dropout_probabilities
-from skdnn.training.summary import summarize
 
 
-class DNNClassifier(ClassifierMixin, BaseDNN):
+class DNNClassifier(ClassifierMixin, ModelToolsMixin, BaseDNN):
     """Deep feed-forward neural network classifier on PyTorch.
 
     Every technique of the "Training Deep Neural Networks" chapter is a
@@ -498,65 +496,6 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
         """
         probabilities = self.predict_proba(X)
         return self.classes_[np.argmax(probabilities, axis=1)]
-
-    # ------------------------------------------------------------------ tools
-    def find_learning_rate(
-        self, X, y, *, min_lr: float = 1e-6, max_lr: float = 10.0, n_steps: int = 300
-    ) -> LRFinderResult:
-        """Sweep the learning rate exponentially to find a good one.
-
-        Trains a fresh copy of this network one batch per rate, from ``min_lr``
-        to ``max_lr``, recording the smoothed loss; stops when the loss explodes.
-        This estimator is left untouched (and unfitted if it was).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training inputs.
-        y : array-like of shape (n_samples,)
-            Class labels.
-        min_lr, max_lr : float, default=1e-6, 10.0
-            Range of the sweep.
-        n_steps : int, default=300
-            Number of steps (one batch each).
-
-        Returns
-        -------
-        LRFinderResult
-            ``learning_rates``, ``losses``, ``suggestion`` and ``plot(ax=None)``.
-        """
-        return find_learning_rate(self, X, y, min_lr=min_lr, max_lr=max_lr, n_steps=n_steps)
-
-    def summary(self) -> str:
-        """A table of layers, output shapes and trainable / non-trainable parameters.
-
-        Returns
-        -------
-        str
-            The table, ready to print. Batch-norm running statistics and frozen
-            layers count as non-trainable.
-        """
-        check_is_fitted(self)
-        return summarize(self.model_, self.n_features_in_)
-
-    def zero_small_weights(self, threshold: float) -> float:
-        """Set every kernel weight with ``abs(w) < threshold`` to exactly 0.
-
-        The simplest road to a sparse model: train (ideally with ``l1``), then
-        zero out the tiny weights.
-
-        Parameters
-        ----------
-        threshold : float
-            Magnitude under which a weight is zeroed.
-
-        Returns
-        -------
-        float
-            Fraction of kernel weights that are now zero.
-        """
-        check_is_fitted(self)
-        return zero_small_weights(self.model_, threshold)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
