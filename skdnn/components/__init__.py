@@ -1,0 +1,1 @@
+"""Named building blocks: one registry per family (activations, optimizers, ...)."""
