@@ -477,6 +477,9 @@ class DNNClassifier(ClassifierMixin, ModelToolsMixin, BaseDNN):
         ndarray of shape (n_samples, n_classes)
             Log-probabilities in the order of ``classes_``.
         """
+        if self.mc_samples > 0:
+            with np.errstate(divide="ignore"):
+                return np.log(self.predict_proba(X))
         check_is_fitted(self)
         X = check_features(self, X, reset=False)
         return torch.log_softmax(self._forward(X).double(), dim=1).numpy()

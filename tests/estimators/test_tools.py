@@ -41,6 +41,7 @@ def test_mc_samples_hyperparameter_drives_predict_proba(dropout_bn, digits):
         first, second = mc.predict_proba(X_test[:20]), mc.predict_proba(X_test[:20])
         assert np.array_equal(first, second)  # deterministic for an int random_state
         assert np.allclose(first, mc.predict_proba_mc(X_test[:20], n_samples=20)[0])
+        assert np.allclose(np.exp(mc.predict_log_proba(X_test[:20])), first)
     finally:
         dropout_bn.set_params(mc_samples=0)
 
