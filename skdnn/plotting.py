@@ -152,6 +152,7 @@ def plot_gradient_norms(history: Any, ax: Any = None, log: bool = True) -> Any:
     Returns
     -------
     matplotlib Axes
+        The axes drawn on.
     """
     ax = _per_layer(history, "grad_norms", ax, "Gradient norm per hidden layer",
                     "L2 norm of kernel gradient (last batch)")
@@ -173,6 +174,7 @@ def plot_activation_health(history: Any, ax: Any = None) -> Any:
     Returns
     -------
     matplotlib Axes
+        The axes drawn on.
     """
     ax = _per_layer(history, "unhealthy_fraction", ax, "Activation health per hidden layer",
                     "Fraction of dead or saturated units")
@@ -199,6 +201,7 @@ def plot_lr_finder(learning_rates: Any, losses: Any, suggestion: float | None = 
     Returns
     -------
     matplotlib Axes
+        The axes drawn on.
     """
     rates = np.asarray(learning_rates, dtype=float).ravel()
     losses = np.asarray(losses, dtype=float).ravel()
@@ -231,6 +234,7 @@ def compare_learning_curves(histories: Mapping[str, Any], ax: Any = None,
     Returns
     -------
     matplotlib Axes
+        The axes drawn on.
     """
     if not isinstance(histories, Mapping) or not histories:
         raise ValueError("histories must be a non-empty mapping of run name to history.")
