@@ -23,7 +23,7 @@ from torch import nn
 
 from skdnn.components.activations import make_activation
 from skdnn.components.dropout import make_dropout, resolve_dropout_type
-from skdnn.components.initializers import initialize_kernel, resolve_initializer
+from skdnn.components.initializers import initialize_kernel
 from skdnn.components.normalization import make_normalization
 
 INPUT_BLOCK = "input"
@@ -154,11 +154,6 @@ def _normalization(spec: MLPSpec, width: int) -> nn.Module:
 
 def _dropout_type(spec: MLPSpec) -> str:
     return resolve_dropout_type(spec.dropout_type, spec.activation)
-
-
-def initializer_name(spec: MLPSpec) -> str:
-    """The concrete initializer used for the hidden kernels ("auto" resolved)."""
-    return resolve_initializer(spec.kernel_initializer, spec.activation)
 
 
 def hidden_blocks(module: nn.Sequential) -> list[nn.Sequential]:
