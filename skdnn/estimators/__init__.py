@@ -1,5 +1,14 @@
 """scikit-learn estimators built on the skdnn network and training loop."""
 
+from skdnn.estimators.autoencoder import StackedAutoencoder
 from skdnn.estimators.classifier import DNNClassifier
+from skdnn.estimators.pairs import SiameseDNNClassifier, make_pairs
+from skdnn.estimators.transfer import TransferDNNClassifier
 
-__all__ = ["DNNClassifier"]
+__all__ = [
+    "DNNClassifier",
+    "SiameseDNNClassifier",
+    "StackedAutoencoder",
+    "TransferDNNClassifier",
+    "make_pairs",
+]

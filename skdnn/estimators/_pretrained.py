@@ -1,0 +1,193 @@
+"""Read the reusable layers out of the ``pretrained`` value of a transfer estimator.
+
+A source is a fitted skdnn estimator (possibly wrapped in
+``sklearn.frozen.FrozenEstimator``) or the path of one saved by ``save``, a torch
+``nn.Sequential``, or a sequence of ``(kernel, bias)`` arrays from another
+framework. Whatever the kind, the result is a deep copy: building a new network
+on it never touches the source.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from torch import nn
+
+from skdnn.components.activations import make_activation
+from skdnn.estimators._base import BaseDNN
+from skdnn.network import INPUT_BLOCK, hidden_blocks
+
+_ACCEPTED = (
+    "a fitted DNNClassifier or StackedAutoencoder (or a FrozenEstimator of one), the path "
+    "of one saved by save(), a torch nn.Sequential of Linear/activation layers, or a "
+    "sequence of (kernel, bias) arrays"
+)
+
+
+@dataclass
+class SourceLayers:
+    """Copies of the reusable part of a pretrained model.
+
+    Attributes
+    ----------
+    n_features : int
+        Input width the layers expect.
+    input_block : torch.nn.Module
+        What runs on the raw inputs before the first hidden layer (input batch
+        norm, input dropout; an empty ``nn.Sequential`` when there is none).
+    hidden : list of torch.nn.Sequential
+        The hidden blocks, bottom first, each with a ``linear`` child.
+    """
+
+    n_features: int
+    input_block: nn.Module
+    hidden: list[nn.Sequential]
+
+
+def source_layers(
+    pretrained: Any, *, activation: str, activation_params: Mapping[str, Any] | None
+) -> SourceLayers:
+    """Deep copies of the input block and hidden layers of ``pretrained``.
+
+    Parameters
+    ----------
+    pretrained : object
+        The ``pretrained`` hyperparameter (see ``TransferDNNClassifier``).
+    activation : str
+        Activation placed after each layer of ``(kernel, bias)`` weights.
+    activation_params : dict or None
+        Parameters of that activation.
+
+    Returns
+    -------
+    SourceLayers
+        Copies owned by the caller.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If the source estimator is not fitted (a ``ValueError``).
+    ValueError
+        If ``pretrained`` is missing, of an unsupported kind, or malformed
+        (including a path that is not a valid skdnn model file).
+    """
+    source = pretrained
+    while isinstance(source, FrozenEstimator):
+        source = source.estimator
+    if source is None:
+        raise ValueError(f"pretrained is required: pass {_ACCEPTED}.")
+    if isinstance(source, str | os.PathLike):
+        source = BaseDNN.load(source)
+    if isinstance(source, BaseDNN):
+        return _from_estimator(source)
+    if isinstance(source, nn.Sequential):
+        if any(name.startswith("hidden") for name, _ in source.named_children()):
+            return _from_network(source, _linear_layers(source)[0].in_features)
+        return _from_layers(source)
+    if _is_weight_pairs(source):
+        return _from_weights(source, activation, activation_params)
+    raise ValueError(f"pretrained must be {_ACCEPTED}; got a {type(source).__name__}.")
+
+
+def _from_estimator(source: BaseDNN) -> SourceLayers:
+    name = type(source).__name__
+    if not source.__sklearn_is_fitted__():
+        raise NotFittedError(
+            f"The pretrained {name} is not fitted: fit it first. A plain clone of a fitted "
+            "estimator has no weights; to pass fitted estimators through clone or a parameter "
+            "search, wrap them in sklearn.frozen.FrozenEstimator."
+        )
+    # An estimator whose reusable part is not simply ``model_`` says so (pair models).
+    reusable = getattr(source, "_reusable_network", None)
+    if reusable is not None:
+        n_features, network = reusable()
+        return _from_network(network, n_features)
+    return _from_network(source.model_, source.n_features_in_)
+
+
+def _from_network(network: nn.Module, n_features: int) -> SourceLayers:
+    """Layers of a network built like :func:`skdnn.network.build_mlp`."""
+    children = dict(network.named_children())
+    input_block = children.get(INPUT_BLOCK, nn.Sequential())
+    return SourceLayers(
+        n_features=int(n_features),
+        input_block=copy.deepcopy(input_block),
+        hidden=[copy.deepcopy(block) for block in hidden_blocks(network)],
+    )
+
+
+def _linear_layers(module: nn.Module) -> list[nn.Linear]:
+    layers = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    if not layers:
+        raise ValueError("The pretrained nn.Sequential has no Linear layer.")
+    return layers
+
+
+def _from_layers(sequential: nn.Sequential) -> SourceLayers:
+    """Group a flat ``Linear, activation, Linear, ...`` sequence into hidden blocks."""
+    _linear_layers(sequential)
+    blocks: list[nn.Sequential] = []
+    for index, layer in enumerate(sequential):
+        if isinstance(layer, nn.Linear):
+            blocks.append(nn.Sequential())
+            blocks[-1].add_module("linear", copy.deepcopy(layer))
+        elif blocks and not hasattr(blocks[-1], "activation"):
+            blocks[-1].add_module("activation", copy.deepcopy(layer))
+        else:
+            raise ValueError(
+                "A pretrained nn.Sequential must hold Linear layers, each followed by at most "
+                f"one activation module; layer {index} ({type(layer).__name__}) does not fit."
+            )
+    return SourceLayers(blocks[0].linear.in_features, nn.Sequential(), blocks)
+
+
+def _is_weight_pairs(source: Any) -> bool:
+    return (
+        isinstance(source, Sequence)
+        and not isinstance(source, str)
+        and len(source) > 0
+        and all(isinstance(pair, Sequence) and len(pair) == 2 for pair in source)
+    )
+
+
+def _from_weights(
+    pairs: Sequence[Sequence[Any]], activation: str, activation_params: Mapping[str, Any] | None
+) -> SourceLayers:
+    """Hidden blocks from Keras-style ``(kernel, bias)`` pairs, kernel of shape (n_in, n_out)."""
+    blocks = []
+    for index, (kernel, bias) in enumerate(pairs):
+        kernel = np.asarray(kernel, dtype=np.float32)
+        width = blocks[-1].linear.out_features if blocks else None
+        if kernel.ndim != 2 or (width is not None and kernel.shape[0] != width):
+            expected = "(n_in, n_out)" if width is None else f"({width}, n_out)"
+            raise ValueError(
+                f"pretrained layer {index}: the kernel must have shape {expected} (the "
+                f"Keras layout, the transpose of torch's); got {kernel.shape}."
+            )
+        n_in, n_out = kernel.shape
+        linear = nn.Linear(n_in, n_out, bias=bias is not None)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(kernel.T)))
+            if bias is not None:
+                bias = np.asarray(bias, dtype=np.float32)
+                if bias.shape != (n_out,):
+                    raise ValueError(
+                        f"pretrained layer {index}: the bias must have shape ({n_out},); "
+                        f"got {bias.shape}."
+                    )
+                linear.bias.copy_(torch.from_numpy(bias))
+        block = nn.Sequential()
+        block.add_module("linear", linear)
+        block.add_module(
+            "activation", make_activation(activation, activation_params, num_features=n_out)
+        )
+        blocks.append(block)
+    return SourceLayers(blocks[0].linear.in_features, nn.Sequential(), blocks)

@@ -1,0 +1,429 @@
+"""StackedAutoencoder: greedy layer-wise unsupervised pretraining."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from numbers import Integral
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted
+from torch import nn
+
+from skdnn._utils.device import resolve_device
+from skdnn._utils.random import Seeds, torch_generator
+from skdnn.estimators._base import BaseDNN
+from skdnn.estimators._data import check_features, split_validation
+from skdnn.estimators._params import (
+    ARCHITECTURE_CONSTRAINTS,
+    TRAINING_CONSTRAINTS,
+    check_layer_sizes,
+)
+from skdnn.estimators._sklearn_compat import Interval, _fit_context
+from skdnn.network import MLPSpec, build_mlp, hidden_block_name, hidden_blocks
+from skdnn.training.freezing import run_blocks
+from skdnn.training.loop import Dataset, TrainingSetup
+
+_ARCHITECTURE = (
+    "hidden_layer_sizes",
+    "activation",
+    "activation_params",
+    "kernel_initializer",
+    "initializer_params",
+)
+_NOT_USED = ("warm_start", "checkpoint_dir", "checkpoint_every")
+
+
+class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDNN):
+    """Stacked autoencoder trained greedily, one hidden layer at a time.
+
+    ``fit`` trains the first hidden layer as a shallow autoencoder (encoder:
+    Linear + activation; decoder: Linear) that reconstructs the inputs, then
+    freezes it and trains the second one the same way on the codes of the
+    first, and so on (unsupervised pretraining, as in Hinton et al. 2006 with
+    autoencoders instead of RBMs). Optionally the whole stack is then
+    fine-tuned end to end to reconstruct the inputs. The loss is the mean
+    squared reconstruction error; early stopping monitors it on a held-out
+    ``validation_fraction`` of the rows.
+
+    ``transform`` returns the codes of the top layer, ``inverse_transform``
+    decodes them back. The encoder layers are the hidden layers of ``model_``
+    and can be reused by a ``TransferDNNClassifier`` (``pretrained=autoencoder``).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(100, 50)
+        Width of each encoder layer, bottom first (at least one).
+    activation : str, default="elu"
+        Activation of the encoder layers (the decoders are linear); any
+        activation of ``DNNClassifier``.
+    activation_params : dict, default=None
+        Extra activation settings (``alpha``, ``lower``/``upper``, ``init``).
+    kernel_initializer : str, default="auto"
+        Initializer of the encoder kernels; "auto" picks by activation. The
+        decoder kernels use Glorot uniform.
+    initializer_params : dict, default=None
+        For "variance_scaling": ``scale``, ``mode``, ``distribution``.
+    fine_tune_epochs : int, default=0
+        Epochs of end-to-end training of the whole stack (encoders, then
+        decoders in reverse order) after the greedy stage; 0 keeps the greedy
+        solution. Supervised fine-tuning is a ``TransferDNNClassifier`` with
+        ``n_frozen_layers=0``.
+    l1, l2 : float, default=0.0
+        Penalty factors on the kernels being trained, added to the loss.
+    max_norm : float, default=None
+        After each step, rescale every neuron's incoming weights to norm <= r.
+    clip_value, clip_norm : float, default=None
+        Gradient clipping by value / by global norm.
+    early_stopping : bool, default=True
+        Stop each stage when the validation reconstruction loss has not
+        improved for ``patience`` epochs.
+    validation_fraction : float, default=0.1
+        Share of the rows held out for early stopping (the same rows in every stage).
+    patience : int, default=10
+        Epochs without improvement before a stage stops.
+    min_delta : float, default=1e-4
+        Smallest decrease of the validation loss that counts as an improvement.
+    restore_best_weights : bool, default=True
+        With early stopping, end each stage with the weights of its best epoch.
+    augment : callable, default=None
+        ``augment(batch, generator) -> batch`` applied to the inputs of each
+        training batch while the target stays clean: with noise, this trains a
+        stacked denoising autoencoder. In the greedy stage the inputs of layer
+        ``k > 1`` are the codes of layer ``k - 1``.
+    optimizer : str, default="adam"
+        "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamax",
+        "nadam", "adamw" or "ftrl"; a fresh one for every stage.
+    learning_rate : float, default=1e-3
+        Initial learning rate of every stage.
+    momentum : float, default=0.9
+        Momentum of "momentum" and "nesterov".
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of the Adam family.
+    rho : float, default=0.9
+        Decay rate of RMSProp.
+    epsilon : float, default=1e-7
+        Numerical-stability term of the adaptive optimizers.
+    optimizer_params : dict, default=None
+        Any other keyword of the chosen optimizer.
+    lr_schedule : str, default=None
+        "power", "exponential", "piecewise", "performance", "1cycle" or
+        "cosine"; it restarts with every stage and spans ``max_epochs``.
+    lr_schedule_params : dict, default=None
+        Parameters of the schedule.
+    batch_size : int, default=32
+        Rows per gradient step.
+    max_epochs : int, default=100
+        Most epochs of each greedy stage (one per hidden layer).
+    shuffle : bool, default=True
+        Shuffle the rows every epoch.
+    device : str, default="auto"
+        "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:N" or "mps".
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the split and shuffling through local generators.
+    verbose : int, default=0
+        0 silent, 1 progress bar, 2 one line per epoch.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of input features.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when ``X`` had string column names.
+    model_ : torch.nn.Sequential
+        The autoencoder: blocks ``input`` (empty), ``hidden1`` ... ``hiddenN``
+        (the encoder, as in ``DNNClassifier``), then ``decoderN`` ...
+        ``decoder1`` (``decoderK`` reconstructs the inputs of ``hiddenK``).
+    history_ : list of dict
+        One record per epoch of every stage: ``stage`` ("layer1", ...,
+        "fine_tune"), ``epoch`` (counted over all stages), ``loss``,
+        ``val_loss``, ``lr``, ``time``, ``grad_norms``, ``unhealthy_fraction``.
+    n_epochs_ : int
+        Epochs trained over all stages.
+    best_epoch_ : int
+        Epoch of the last stage with the lowest monitored loss.
+
+    See Also
+    --------
+    TransferDNNClassifier : Reuses the encoder layers for a classifier.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skdnn import StackedAutoencoder
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> autoencoder = StackedAutoencoder((32, 8), max_epochs=5, random_state=0)
+    >>> autoencoder.fit_transform(X / 16).shape
+    (1797, 8)
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **{name: ARCHITECTURE_CONSTRAINTS[name] for name in _ARCHITECTURE},
+        "fine_tune_epochs": [Interval(Integral, 0, None, closed="left")],
+        **{k: v for k, v in TRAINING_CONSTRAINTS.items() if k not in _NOT_USED},
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100, 50),
+        *,
+        activation="elu",
+        activation_params=None,
+        kernel_initializer="auto",
+        initializer_params=None,
+        fine_tune_epochs=0,
+        l1=0.0,
+        l2=0.0,
+        max_norm=None,
+        clip_value=None,
+        clip_norm=None,
+        early_stopping=True,
+        validation_fraction=0.1,
+        patience=10,
+        min_delta=1e-4,
+        restore_best_weights=True,
+        augment=None,
+        optimizer="adam",
+        learning_rate=1e-3,
+        momentum=0.9,
+        beta_1=0.9,
+        beta_2=0.999,
+        rho=0.9,
+        epsilon=1e-7,
+        optimizer_params=None,
+        lr_schedule=None,
+        lr_schedule_params=None,
+        batch_size=32,
+        max_epochs=100,
+        shuffle=True,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.activation_params = activation_params
+        self.kernel_initializer = kernel_initializer
+        self.initializer_params = initializer_params
+        self.fine_tune_epochs = fine_tune_epochs
+        self.l1 = l1
+        self.l2 = l2
+        self.max_norm = max_norm
+        self.clip_value = clip_value
+        self.clip_norm = clip_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.min_delta = min_delta
+        self.restore_best_weights = restore_best_weights
+        self.augment = augment
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.rho = rho
+        self.epsilon = epsilon
+        self.optimizer_params = optimizer_params
+        self.lr_schedule = lr_schedule
+        self.lr_schedule_params = lr_schedule_params
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.shuffle = shuffle
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        if not check_layer_sizes(self.hidden_layer_sizes):
+            raise ValueError("StackedAutoencoder needs at least one hidden layer; got ().")
+
+    # ------------------------------------------------------------------ fitting
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None) -> StackedAutoencoder:
+        """Train the layers greedily, then fine-tune the stack if asked.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Training inputs (unlabeled).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : StackedAutoencoder
+            The fitted estimator.
+        """
+        try:
+            return self._fit(X)
+        except BaseException:
+            self._clear_fitted_state()
+            raise
+
+    def _fit(self, X) -> StackedAutoencoder:
+        X = check_features(self, X, reset=True)
+        seeds = self._draw_seeds()
+        device = resolve_device(self.device)
+        data, validation = self._datasets(torch.from_numpy(X).to(device), seeds.split)
+        generator = torch_generator(seeds.init)
+        encoder: OrderedDict[str, nn.Module] = OrderedDict(input=nn.Sequential())
+        decoders: list[tuple[str, nn.Module]] = []
+        history: list[dict[str, Any]] = []
+        inputs, held_out = data, validation
+        for index, size in enumerate(check_layer_sizes(self.hidden_layer_sizes)):
+            layer = build_mlp(self._layer_spec(inputs.X.shape[1], size), generator=generator)
+            self._train_stage(
+                layer.to(device),
+                inputs,
+                held_out,
+                f"layer{index + 1}",
+                self.max_epochs,
+                seeds,
+                history,
+            )
+            encoder[hidden_block_name(index)] = layer.hidden1
+            decoders.insert(0, (f"decoder{index + 1}", layer.output))
+            # The trained layer is frozen from now on: compute its codes once.
+            inputs, held_out = _codes(layer, inputs), _codes(layer, held_out)
+        self.model_ = nn.Sequential(OrderedDict([*encoder.items(), *decoders]))
+        if self.fine_tune_epochs:
+            self._train_stage(
+                self.model_, data, validation, "fine_tune", self.fine_tune_epochs, seeds, history
+            )
+        self.model_.eval()
+        self.history_ = history
+        self.n_epochs_ = len(history)
+        return self
+
+    def _checkpoint_writer(self, store_progress) -> None:
+        # No checkpoints: the network only exists as a whole after the last stage.
+        return None
+
+    def _datasets(self, X: torch.Tensor, seed: int) -> tuple[Dataset, Dataset | None]:
+        """Training and validation rows; the targets are the inputs."""
+        split = (
+            split_validation(np.zeros(len(X)), self.validation_fraction, seed)
+            if self.early_stopping
+            else None
+        )
+        if split is None:
+            return Dataset(X, X), None
+        train_rows, val_rows = (torch.from_numpy(rows).to(X.device) for rows in split)
+        X_train, X_val = X[train_rows], X[val_rows]
+        return Dataset(X_train, X_train), Dataset(X_val, X_val)
+
+    def _layer_spec(self, n_inputs: int, size: int) -> MLPSpec:
+        """A shallow autoencoder: ``hidden1`` encodes, ``output`` (linear) decodes."""
+        return MLPSpec(
+            n_features=n_inputs,
+            hidden_layer_sizes=(size,),
+            n_outputs=n_inputs,
+            activation=self.activation,
+            activation_params=dict(self.activation_params or {}),
+            kernel_initializer=self.kernel_initializer,
+            initializer_params=dict(self.initializer_params or {}),
+        )
+
+    def _train_stage(
+        self,
+        module: nn.Module,
+        data: Dataset,
+        validation: Dataset | None,
+        stage: str,
+        epochs: int,
+        seeds: Seeds,
+        history: list[dict[str, Any]],
+    ) -> None:
+        records = self._run_training(
+            module,
+            data,
+            validation,
+            epochs=epochs,
+            early_stopping=self.early_stopping and validation is not None,
+            seeds=seeds,
+            device=data.X.device,
+            continues=False,
+            configure=_use_reconstruction_loss,
+        )
+        offset = len(history)
+        for record in records:
+            record["stage"] = stage
+            record["epoch"] += offset
+        history.extend(records)
+        self.best_epoch_ += offset
+
+    # ------------------------------------------------------------------ inference
+    def transform(self, X) -> np.ndarray:
+        """Encode ``X`` into the codes of the top layer.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, hidden_layer_sizes[-1])
+            The codes, float32.
+        """
+        check_is_fitted(self)
+        X = check_features(self, X, reset=False)
+        return self._run(X, stop=self._n_encoder_blocks())
+
+    def inverse_transform(self, X) -> np.ndarray:
+        """Decode top-layer codes back into the input space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_codes)
+            Codes, as returned by :meth:`transform`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features_in_)
+            The reconstructions, float32.
+        """
+        check_is_fitted(self)
+        X = check_array(X, dtype=np.float32)
+        if X.shape[1] != self._n_features_out:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but the top layer of this StackedAutoencoder "
+                f"has {self._n_features_out} units."
+            )
+        return self._run(np.ascontiguousarray(X), start=self._n_encoder_blocks())
+
+    def _run(self, X: np.ndarray, *, start: int = 0, stop: int | None = None) -> np.ndarray:
+        device = next(self.model_.parameters()).device
+        inputs = torch.from_numpy(X).to(device)
+        return run_blocks(self.model_, inputs, start=start, stop=stop).cpu().numpy()
+
+    def _n_encoder_blocks(self) -> int:
+        return len(hidden_blocks(self.model_)) + 1
+
+    @property
+    def _n_features_out(self) -> int:
+        """Width of the codes (used by ``get_feature_names_out``)."""
+        return hidden_blocks(self.model_)[-1].linear.out_features
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
+def _use_reconstruction_loss(setup: TrainingSetup) -> None:
+    setup.loss = F.mse_loss
+
+
+def _codes(layer: nn.Sequential, data: Dataset | None) -> Dataset | None:
+    """Outputs of the trained encoder of ``layer`` (blocks input, hidden1) for ``data``."""
+    if data is None:
+        return None
+    codes = run_blocks(layer, data.X, stop=2)
+    return Dataset(codes, codes)
