@@ -41,15 +41,6 @@ root_doc = "index"
 source_suffix = {".rst": "restructuredtext"}
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 
-# ``api_transfer.rst`` documents TransferDNNClassifier and StackedAutoencoder.
-# Until both are importable from ``skdnn`` the page is left out of the build, so
-# that autodoc does not warn about classes that do not exist yet.
-TRANSFER_API_READY = all(
-    hasattr(skdnn, name) for name in ("TransferDNNClassifier", "StackedAutoencoder")
-)
-if not TRANSFER_API_READY:
-    exclude_patterns.append("api_transfer.rst")
-
 nitpicky = False
 pygments_style = "sphinx"
 default_role = "literal"
