@@ -1,0 +1,103 @@
+"""Fast optimizers (Table 11-2 style) and learning-rate schedules, compared on one data set.
+
+Part 1 trains the same network with every optimizer name of ``DNNClassifier``
+(sgd, momentum, nesterov, adagrad, rmsprop, adam, adamax, nadam, adamw, ftrl),
+each at a customary learning rate, and reports the first epoch whose
+validation accuracy reaches a target, and the final accuracy.
+
+Part 2 trains it with SGD + momentum under each schedule (power,
+exponential, piecewise, performance, 1cycle) and plots the learning rate and
+the validation accuracy per epoch.
+
+Run ``python examples/optimizers_and_schedules.py [--quick] [--out DIR]``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import _common
+import matplotlib.pyplot as plt
+
+from skdnn import DNNClassifier
+from skdnn.plotting import compare_learning_curves
+
+LEARNING_RATES = {
+    "sgd": 0.05, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.05, "rmsprop": 1e-3,
+    "adam": 1e-3, "adamax": 2e-3, "nadam": 1e-3, "adamw": 1e-3, "ftrl": 0.5,
+}
+
+
+def _epochs_to(history, target):
+    for record in history:
+        if record.get("val_accuracy") is not None and record["val_accuracy"] >= target:
+            return int(record["epoch"])
+    return None
+
+
+def main(argv=None) -> dict:
+    args = _common.parse_args(__doc__, argv,
+                              target=(float, None, "validation accuracy to reach"))
+    quick = args.quick
+    args.target = args.target or (0.6 if quick else 0.85)
+    data = _common.fashion_mnist()
+    X, y = _common.subset(data.X_train, data.y_train, n=1000 if quick else 20_000,
+                          seed=args.seed)
+    X_val, y_val = _common.subset(data.X_test, data.y_test, n=500 if quick else 5000,
+                                  seed=args.seed)
+    epochs = 3 if quick else 20
+    batch_size = 64 if quick else 32
+    base = dict(hidden_layer_sizes=(64, 64) if quick else (100,) * 3,
+                kernel_initializer="he_normal", early_stopping=False, max_epochs=epochs,
+                batch_size=batch_size, random_state=args.seed)
+
+    opt_rows, opt_models = [], {}
+    for name, rate in LEARNING_RATES.items():
+        clf, seconds = _common.timed_fit(DNNClassifier(**base, optimizer=name,
+                                                       learning_rate=rate),
+                                         X, y, validation_data=(X_val, y_val))
+        opt_models[name] = clf
+        opt_rows.append({"optimizer": name, "learning_rate": rate,
+                         f"epochs_to_{args.target:g}": _epochs_to(clf.history_, args.target),
+                         "final_val_accuracy": float(clf.history_[-1]["val_accuracy"]),
+                         "final_loss": float(clf.history_[-1]["loss"]), "fit_s": seconds})
+    _common.print_table("Optimizers (same network, same data)", opt_rows)
+
+    steps = math.ceil(len(y) / batch_size)
+    schedules = {
+        "constant": (None, None),
+        "power": ("power", {"s": 2 * steps, "c": 1.0}),
+        "exponential": ("exponential", {"s": epochs * steps}),
+        "piecewise": ("piecewise", {"boundaries": [max(1, epochs // 3), max(2, 2 * epochs // 3)],
+                                    "values": [0.02, 0.005, 0.001]}),
+        "performance": ("performance", {"factor": 0.5, "patience": 1}),
+        "1cycle": ("1cycle", {"max_lr": 0.05}),
+    }
+    sched_rows, sched_models = [], {}
+    for name, (schedule, params) in schedules.items():
+        clf = DNNClassifier(**base, optimizer="momentum", learning_rate=0.01,
+                            lr_schedule=schedule, lr_schedule_params=params)
+        clf.fit(X, y, validation_data=(X_val, y_val))
+        sched_models[name] = clf
+        sched_rows.append({"schedule": name,
+                           "first_lr": float(clf.history_[0]["lr"]),
+                           "last_lr": float(clf.history_[-1]["lr"]),
+                           "final_val_accuracy": float(clf.history_[-1]["val_accuracy"])})
+    _common.print_table("Learning-rate schedules (SGD + momentum 0.9, eta0 = 0.01)", sched_rows)
+
+    figures = []
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
+    compare_learning_curves(opt_models, ax=axes[0], metric="val_accuracy")
+    compare_learning_curves(opt_models, ax=axes[1], metric="loss")
+    figures.append(_common.save(fig, args.out, "optimizers.png"))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
+    compare_learning_curves(sched_models, ax=axes[0], metric="lr")
+    axes[0].set_yscale("log")
+    compare_learning_curves(sched_models, ax=axes[1], metric="val_accuracy")
+    figures.append(_common.save(fig, args.out, "schedules.png"))
+    return {"optimizers": opt_rows, "schedules": sched_rows, "figures": figures}
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
