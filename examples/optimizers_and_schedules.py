@@ -25,7 +25,7 @@ from skdnn.plotting import compare_learning_curves
 
 LEARNING_RATES = {
     "sgd": 0.05, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.05, "rmsprop": 1e-3,
-    "adam": 1e-3, "adamax": 2e-3, "nadam": 1e-3, "adamw": 1e-3, "ftrl": 0.5,
+    "adam": 1e-3, "adamax": 2e-3, "nadam": 1e-3, "adamw": 1e-3, "ftrl": 0.1,
 }
 
 
