@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from skdnn._utils.random import Seeds, isolated_torch_rng, torch_generator
+from skdnn._utils.threads import FitThreads
 from skdnn.components.optimizers import build_optimizer
 from skdnn.components.regularizers import Regularization
 from skdnn.components.schedules import LRScheduleAdapter
@@ -30,6 +31,7 @@ from skdnn.estimators.persistence import load_estimator, save_estimator
 from skdnn.network import kernels
 from skdnn.training.checkpoints import CheckpointWriter
 from skdnn.training.early_stopping import EarlyStopping
+from skdnn.training.inference import InferenceNetwork
 from skdnn.training.loop import Dataset, TrainingSetup, train
 from skdnn.training.progress import ProgressReporter
 
@@ -138,7 +140,10 @@ class BaseDNN(BaseEstimator):
             if checkpoints is not None:
                 setup.callbacks = [*setup.callbacks, checkpoints]
             try:
-                records = train(module, data, validation, setup, first_epoch=first_epoch)
+                # Fits running side by side in this process share its CPUs (see FitThreads).
+                with FitThreads() as threads:
+                    setup.callbacks = [*setup.callbacks, threads.refresh]
+                    records = train(module, data, validation, setup, first_epoch=first_epoch)
             finally:
                 progress.close()
             if early_stopping and self.restore_best_weights:
@@ -146,6 +151,7 @@ class BaseDNN(BaseEstimator):
             store_progress()
         if checkpoints is not None:
             checkpoints.write_final()
+        self._prepare_inference()
         return records
 
     def _build_optimizer(
@@ -230,23 +236,42 @@ class BaseDNN(BaseEstimator):
             self.__dict__.pop(name, None)
 
     # ------------------------------------------------------------------ inference
-    @torch.inference_mode()
+    def _prepare_inference(self) -> None:
+        """Build the inference network of ``model_`` now, so that predicting does not.
+
+        Called when training ends; prediction rebuilds it only if ``model_`` was
+        changed since (and leaves the estimator's ``__dict__`` alone otherwise).
+        """
+        model = self.__dict__.get("model_")
+        if isinstance(model, nn.Module):
+            self._inference_cache = InferenceNetwork(model)
+
     def _forward(self, X: np.ndarray, batch_size: int = 8192) -> torch.Tensor:
-        """Logits (or outputs) of the fitted network for ``X``, on the CPU."""
+        """Logits (or outputs) of the fitted network for ``X``, on the CPU.
+
+        Runs a cached :class:`~skdnn.training.inference.InferenceNetwork` (batch
+        norm folded, fast kernels), rebuilt whenever ``model_`` changed.
+        """
         module = self.model_
-        device = next(module.parameters()).device
-        module.eval()
+        if module.training:
+            module.eval()
+        network = self.__dict__.get("_inference_cache")
+        if network is None or not network.is_current(module):
+            network = self._inference_cache = InferenceNetwork(module)
         inputs = torch.from_numpy(X)
+        device = network.device
         if len(inputs) <= batch_size:
-            return module(inputs.to(device)).cpu()
+            return network(inputs.to(device)).cpu()
         return torch.cat(
-            [module(chunk.to(device)).cpu() for chunk in torch.split(inputs, batch_size)]
+            [network(chunk.to(device)).cpu() for chunk in torch.split(inputs, batch_size)]
         )
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
         """Pickle with CPU tensors only, so a GPU-fitted model loads anywhere."""
         state = super().__getstate__()
+        if "_inference_cache" in state:  # rebuilt on demand; never pickled
+            state = {k: v for k, v in state.items() if k != "_inference_cache"}
         if "model_" in state:
             state = dict(state)
             state["model_"] = copy.deepcopy(state["model_"]).cpu()

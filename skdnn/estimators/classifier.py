@@ -299,12 +299,8 @@ class DNNClassifier(ClassifierMixin, ModelToolsMixin, BaseDNN):
         train_rows, validation = self._validation_split(
             X, targets, weight, validation_data, classes, seeds.split, device
         )
-        data = to_dataset(
-            X[train_rows],
-            targets[train_rows],
-            None if weight is None else weight[train_rows],
-            device,
-        )
+        # ``rows`` rather than ``X[rows]``: a memory-mapped X is streamed, not copied.
+        data = to_dataset(X, targets, weight, device, rows=train_rows)
         module = self.model_.to(device) if continues else self._build_module(len(classes), seeds)
         self.classes_ = classes
         self.model_ = module.to(device)
@@ -334,8 +330,7 @@ class DNNClassifier(ClassifierMixin, ModelToolsMixin, BaseDNN):
         if split is None:
             return all_rows, None
         train_rows, val_rows = split
-        val_weight = None if weight is None else weight[val_rows]
-        return train_rows, to_dataset(X[val_rows], targets[val_rows], val_weight, device)
+        return train_rows, to_dataset(X, targets, weight, device, rows=val_rows)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None) -> DNNClassifier:
         """Train for one epoch on ``(X, y)``, continuing from the current state.

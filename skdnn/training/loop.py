@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,6 +25,7 @@ from skdnn.components.schedules import LRScheduleAdapter
 from skdnn.exceptions import TrainingDivergedError, TrainingInterruptedWarning
 from skdnn.training.early_stopping import EarlyStopping
 from skdnn.training.history import activation_health, gradient_norms
+from skdnn.training.steps import batch_loss, make_step
 
 _EVAL_BATCH = 8192
 _PROBE_ROWS = 512
@@ -34,15 +36,69 @@ class Dataset:
     """Tensors of one split, all on the training device.
 
     ``weight`` holds per-row loss weights (sample and class weights combined,
-    normalised to mean 1) or None for an unweighted loss.
+    normalised to mean 1) or None for an unweighted loss. ``X`` may also be
+    :class:`StreamedRows`, rows of a host array read one batch at a time.
     """
 
-    X: torch.Tensor
+    X: torch.Tensor | StreamedRows
     y: torch.Tensor
     weight: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.X.shape[0]
+
+
+class StreamedRows:
+    """Rows of a NumPy array (a ``numpy.memmap``, say) copied to the device batch by batch.
+
+    Stands in for ``Dataset.X`` when the inputs should not be materialized as
+    one tensor, e.g. a memory-mapped array larger than the memory at hand: each
+    batch reads its rows from the array, so memory holds one batch at a time
+    (the operating system's page cache keeps what it can of the file). It offers
+    what the training code asks of ``X``: ``len``, ``shape``, ``dtype``,
+    ``device``, slicing and ``index_select`` along rows, each returning a tensor.
+
+    Parameters
+    ----------
+    array : numpy.ndarray of shape (n_rows, ...)
+        The inputs, float32; not copied.
+    device : torch.device
+        Where batches go.
+    rows : numpy.ndarray of int, default=None
+        Use only these rows of ``array``, in this order (a training split).
+    """
+
+    def __init__(
+        self, array: np.ndarray, device: torch.device, rows: np.ndarray | None = None
+    ) -> None:
+        self.array = array
+        self.device = torch.device(device)
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.intp)
+        n_rows = len(array) if self.rows is None else len(self.rows)
+        self.shape = torch.Size((n_rows, *array.shape[1:]))
+        self.dtype = torch.from_numpy(np.empty(0, dtype=array.dtype)).dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: slice) -> torch.Tensor:
+        if not isinstance(key, slice):
+            raise TypeError("StreamedRows supports slices of rows only.")
+        if self.rows is None:
+            return self._to_device(np.array(self.array[key]))
+        return self._to_device(np.take(self.array, self.rows[key], axis=0))
+
+    def index_select(self, dim: int, index: torch.Tensor) -> torch.Tensor:
+        """The rows at ``index`` (``dim`` must be 0), as a tensor on the device."""
+        if dim != 0:
+            raise ValueError("StreamedRows selects rows only (dim=0).")
+        positions = index.cpu().numpy()
+        if self.rows is not None:
+            positions = self.rows[positions]
+        return self._to_device(np.take(self.array, positions, axis=0))
+
+    def _to_device(self, batch: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(batch).to(self.device)
 
 
 class EpochCallback(Protocol):
@@ -143,49 +199,67 @@ def _run_epoch(
 
 
 def _train_one_epoch(module: nn.Module, data: Dataset, setup: TrainingSetup) -> torch.Tensor:
-    """One pass over ``data``; returns the mean batch loss as a 0-d device tensor."""
-    n_rows = len(data)
-    device = data.X.device
-    order = (
-        torch.randperm(n_rows, generator=setup.generator, device=device)
-        if setup.shuffle
-        else None
-    )
-    total = torch.zeros((), device=device)
-    optimizer, regularization, schedule = setup.optimizer, setup.regularization, setup.schedule
-    for start in range(0, n_rows, setup.batch_size):
-        stop = min(start + setup.batch_size, n_rows)
-        if order is None:
-            X, y = data.X[start:stop], data.y[start:stop]
+    """One pass over ``data``; returns the mean batch objective as a 0-d device tensor.
+
+    Nothing per batch waits for the device or allocates index tensors: batches
+    are gathered into reused buffers, the step is the cheapest correct one for
+    the network (:func:`~skdnn.training.steps.make_step`), and the batch losses
+    are only summed at the end of the epoch.
+    """
+    step = make_step(module, setup)
+    augment, generator = setup.augment, setup.generator
+    losses = []
+    for X, y, weight in _batches(data, setup):
+        if augment is not None:
+            X = augment(X, generator)
+        losses.append(step(X, y, weight))
+    if not losses:
+        return torch.full((), math.nan, device=data.X.device)
+    # Each step returned its batch's objective times its rows, spread over a tensor.
+    return torch.cat([loss.reshape(-1) for loss in losses]).sum() / len(data)
+
+
+def _batches(
+    data: Dataset, setup: TrainingSetup
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    """The epoch's batches: slices in order, or rows gathered by a random permutation."""
+    n_rows, batch_size = len(data), setup.batch_size
+    if n_rows == 0:
+        return
+    if not setup.shuffle:
+        for start in range(0, n_rows, batch_size):
+            stop = start + batch_size
             weight = None if data.weight is None else data.weight[start:stop]
-        else:
-            index = order[start:stop]
-            X, y = data.X.index_select(0, index), data.y.index_select(0, index)
-            weight = None if data.weight is None else data.weight.index_select(0, index)
-        if setup.augment is not None:
-            X = setup.augment(X, setup.generator)
-        loss = _batch_loss(module(X), y, weight, setup.loss)
-        penalty = regularization.penalty()
-        objective = loss if penalty is None else loss + penalty
-        optimizer.zero_grad(set_to_none=True)
-        objective.backward()
-        regularization.clip(module.parameters())
-        optimizer.step()
-        regularization.constrain()
-        schedule.step()
-        total += objective.detach() * (stop - start)
-    return total / n_rows
-
-
-def _batch_loss(
-    logits: torch.Tensor,
-    y: torch.Tensor,
-    weight: torch.Tensor | None,
-    loss: Callable[..., torch.Tensor],
-) -> torch.Tensor:
-    if weight is None:
-        return loss(logits, y)
-    return (loss(logits, y, reduction="none") * weight).mean()
+            yield data.X[start:stop], data.y[start:stop], weight
+        return
+    order = torch.randperm(n_rows, generator=setup.generator, device=data.X.device)
+    X, y, weight = data.X, data.y, data.weight
+    if isinstance(X, StreamedRows):
+        for index in order.split(batch_size):
+            yield (
+                X.index_select(0, index),
+                y.index_select(0, index),
+                None if weight is None else weight.index_select(0, index),
+            )
+        return
+    indices = order.split(batch_size)
+    # Labels and weights (one number per row) are put in order once per epoch and
+    # sliced; input rows are gathered per batch into one reused buffer (a batch
+    # lives only for its step).
+    if y.ndim == 1:
+        targets = y.index_select(0, order).split(batch_size)
+    else:
+        targets = (y.index_select(0, index) for index in indices)
+    weights = (
+        [None] * len(indices) if weight is None else weight.index_select(0, order).split(batch_size)
+    )
+    rows = min(batch_size, n_rows)
+    X_rows = X.new_empty((rows, *X.shape[1:]))
+    for index, y_batch, weight_batch in zip(indices, targets, weights, strict=True):
+        if len(index) != rows:  # the short last batch
+            rows = len(index)
+            X_rows = X_rows[:rows]
+        yield torch.index_select(X, 0, index, out=X_rows), y_batch, weight_batch
 
 
 @torch.inference_mode()
@@ -208,7 +282,7 @@ def evaluate(
         logits = module(data.X[start:stop])
         y = data.y[start:stop]
         weight = None if data.weight is None else data.weight[start:stop]
-        total_loss += _batch_loss(logits, y, weight, loss) * y.shape[0]
+        total_loss += batch_loss(logits, y, weight, loss) * y.shape[0]
         if y.ndim == 1:
             correct += (logits.argmax(dim=1) == y).sum()
     module.train(was_training)

@@ -1,0 +1,472 @@
+"""One training step (forward, backward, update) with as little overhead as the network allows.
+
+At small batches a step is dominated by fixed costs, not arithmetic: Python
+layers of ``nn.Module`` calls, autograd bookkeeping, optimizer wrappers,
+allocations. :func:`make_step` builds, once per epoch, the cheapest correct
+step for the network and the setup:
+
+* :class:`MLPStep` for the common plain network -- ``Linear`` layers with
+  element-wise activations (ReLU, leaky ReLU, ELU, SELU, tanh, logistic,
+  identity), a cross-entropy loss and no weight penalty. It computes the
+  gradients by hand, in a fixed sequence of matrix products written into
+  preallocated buffers and the parameters' ``.grad`` tensors, without building
+  an autograd graph. The gradients are those autograd computes, up to float
+  rounding.
+* :class:`AutogradStep` for everything else (batch or layer norm, dropout,
+  other activations, other losses, l1/l2 penalties, frozen blocks): the usual
+  ``loss.backward()``, with the gradients reset by assignment instead of
+  ``optimizer.zero_grad()``.
+
+Both update the weights through :func:`optimizer_update`, which calls the fused
+Adam/AdamW kernel directly where ``optimizer.step()`` would call it (the same
+kernel with the same arguments, so the same result, without the per-step
+Python of ``Optimizer.step``), and ``optimizer.step()`` otherwise.
+
+Plain torch; no scikit-learn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim import optimizer as _optimizer_module
+
+from skdnn.training.gemm import AtenKernels, kernels_for
+
+if TYPE_CHECKING:
+    from skdnn.training.loop import TrainingSetup
+
+Step = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+
+
+def batch_loss(
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    weight: torch.Tensor | None,
+    loss: Callable[..., torch.Tensor],
+) -> torch.Tensor:
+    """Mean loss of a batch; with ``weight``, the mean of the per-row weighted losses."""
+    if weight is None:
+        return loss(logits, y)
+    return (loss(logits, y, reduction="none") * weight).mean()
+
+
+def make_step(module: nn.Module, setup: TrainingSetup) -> Step:
+    """The fastest correct training step for ``module`` under ``setup``.
+
+    The returned callable takes a batch ``(X, y, weight)``, runs forward,
+    backward, gradient clipping, the optimizer update, the max-norm constraint
+    and the schedule step, and returns a detached tensor whose elements sum to
+    the batch objective (loss plus penalty) times the batch's rows, so that the
+    epoch's mean is one sum at the end. Build it again whenever the module or
+    the optimizer changed (the loop builds one per epoch).
+    """
+    update = optimizer_update(setup.optimizer)
+    layers = mlp_layers(module) if _plain_objective(setup) else None
+    if layers is not None and _trains_all(layers, setup.optimizer):
+        return MLPStep(layers, update, setup)
+    return AutogradStep(module, update, setup)
+
+
+def _plain_objective(setup: TrainingSetup) -> bool:
+    regularization = setup.regularization
+    penalized = bool(regularization.kernels) and bool(regularization.l1 or regularization.l2)
+    return setup.loss is F.cross_entropy and not penalized
+
+
+class AutogradStep:
+    """The general step: autograd through any module, any loss, any regularization."""
+
+    def __init__(self, module: nn.Module, update: Callable[[], None], setup: TrainingSetup):
+        self.module = module
+        self.update = update
+        self.loss = setup.loss
+        self.regularization = regularization = setup.regularization
+        self.schedule = setup.schedule
+        self.optimized = [p for group in setup.optimizer.param_groups for p in group["params"]]
+        self.parameters = list(module.parameters())
+        self.penalized = bool(regularization.l1 or regularization.l2)
+        self.clips = regularization.clip_value is not None or regularization.clip_norm is not None
+        self.constrains = regularization.max_norm is not None
+
+    def __call__(self, X: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None):
+        objective = batch_loss(self.module(X), y, weight, self.loss)
+        if self.penalized:
+            penalty = self.regularization.penalty()
+            if penalty is not None:
+                objective = objective + penalty
+        for parameter in self.optimized:  # optimizer.zero_grad(set_to_none=True), minus its hooks
+            parameter.grad = None
+        objective.backward()
+        if self.clips:
+            self.regularization.clip(self.parameters)
+        self.update()
+        if self.constrains:
+            self.regularization.constrain()
+        self.schedule.step()
+        return objective.detach().expand(X.shape[0])  # the batch's total, as a view
+
+
+# --------------------------------------------------------------------------- hand-written MLP step
+def _relu_backward(grad: torch.Tensor, output: torch.Tensor, _: nn.Module) -> torch.Tensor:
+    return torch.ops.aten.threshold_backward(grad, output, 0.0)
+
+
+def _leaky_relu_backward(grad: torch.Tensor, output: torch.Tensor, layer: nn.Module):
+    return torch.ops.aten.leaky_relu_backward(grad, output, layer.negative_slope, True)
+
+
+def _elu_backward(grad: torch.Tensor, output: torch.Tensor, layer: nn.Module) -> torch.Tensor:
+    return torch.ops.aten.elu_backward(grad, layer.alpha, 1.0, 1.0, True, output)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _selu_backward(grad: torch.Tensor, output: torch.Tensor, _: nn.Module) -> torch.Tensor:
+    return torch.ops.aten.elu_backward(grad, _SELU_ALPHA, _SELU_SCALE, 1.0, True, output)
+
+
+def _tanh_backward(grad: torch.Tensor, output: torch.Tensor, _: nn.Module) -> torch.Tensor:
+    return torch.ops.aten.tanh_backward(grad, output)
+
+
+def _sigmoid_backward(grad: torch.Tensor, output: torch.Tensor, _: nn.Module) -> torch.Tensor:
+    return torch.ops.aten.sigmoid_backward(grad, output)
+
+
+#: Element-wise activations whose derivative is a function of their output:
+#: (in-place forward, backward(grad, output, layer)).
+def _relu_forward(z: torch.Tensor, _: nn.Module) -> torch.Tensor:
+    return torch.relu_(z)
+
+
+_ACTIVATIONS: dict[type, tuple[Callable, Callable]] = {
+    nn.ReLU: (_relu_forward, _relu_backward),
+    nn.LeakyReLU: (lambda z, m: F.leaky_relu_(z, m.negative_slope), _leaky_relu_backward),
+    nn.ELU: (lambda z, m: F.elu_(z, m.alpha), _elu_backward),
+    nn.SELU: (lambda z, _: torch.selu_(z), _selu_backward),
+    nn.Tanh: (lambda z, _: z.tanh_(), _tanh_backward),
+    nn.Sigmoid: (lambda z, _: z.sigmoid_(), _sigmoid_backward),
+}
+
+
+def _supported_activation(layer: nn.Module) -> bool:
+    if type(layer) not in _ACTIVATIONS:
+        return False
+    if isinstance(layer, nn.LeakyReLU):
+        return layer.negative_slope >= 0  # the output's sign is then the input's
+    if isinstance(layer, nn.ELU):
+        return layer.alpha > 0
+    return True
+
+
+def mlp_layers(module: nn.Module) -> list[tuple[nn.Linear, nn.Module | None]] | None:
+    """``module`` as ``[(linear, activation or None), ...]``, or None if it is not a plain MLP.
+
+    A plain MLP is a (possibly nested) ``nn.Sequential`` of ``nn.Linear`` layers,
+    each followed by at most one supported activation (``nn.Identity`` is
+    skipped), the last one without; all in training mode, without hooks, with
+    float parameters on one device.
+    """
+    leaves: list[nn.Module] = []
+    if not _flatten(module, leaves) or _global_hooks():
+        return None
+    layers: list[tuple[nn.Linear, nn.Module | None]] = []
+    for leaf in leaves:
+        if isinstance(leaf, nn.Identity):
+            continue
+        if type(leaf) is nn.Linear:
+            layers.append((leaf, None))
+        elif _supported_activation(leaf) and layers and layers[-1][1] is None:
+            layers[-1] = (layers[-1][0], leaf)
+        else:
+            return None
+    if not layers or layers[-1][1] is not None:
+        return None
+    parameters = [p for linear, _ in layers for p in linear.parameters()]
+    first = parameters[0]
+    if any(p.dtype != first.dtype or p.device != first.device for p in parameters):
+        return None
+    if not first.dtype.is_floating_point:
+        return None
+    return layers
+
+
+def _flatten(module: nn.Module, leaves: list[nn.Module]) -> bool:
+    if not module.training or _has_hooks(module):
+        return False
+    if type(module) is nn.Sequential:
+        return all(_flatten(child, leaves) for child in module)
+    if list(module.children()):
+        return False
+    leaves.append(module)
+    return True
+
+
+def _has_hooks(module: nn.Module) -> bool:
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or module._backward_hooks
+        or module._backward_pre_hooks
+        or any(p._backward_hooks for p in module.parameters(recurse=False))
+    )
+
+
+def _global_hooks() -> bool:
+    hooks = nn.modules.module
+    return bool(
+        hooks._global_forward_hooks
+        or hooks._global_forward_pre_hooks
+        or hooks._global_backward_hooks
+        or hooks._global_backward_pre_hooks
+    )
+
+
+def _trains_all(layers: list[tuple[nn.Linear, nn.Module | None]], optimizer) -> bool:
+    """Every parameter of the layers takes gradients and sits in the optimizer."""
+    optimized = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    return all(
+        p.requires_grad and id(p) in optimized for linear, _ in layers for p in linear.parameters()
+    )
+
+
+#: Products smaller than this many multiply-adds run on ``torch.mm``: oneDNN's
+#: fixed cost per call (~10 us) outweighs its faster arithmetic there.
+_FAST_KERNEL_MIN_MACS = 1 << 20
+#: Products smaller than this run on one thread: torch keeps MKL from choosing
+#: its thread count, and starting a team costs more than such a product (~3 us).
+_PARALLEL_MIN_MACS = 1 << 16
+
+
+class MLPStep:
+    """Forward and backward of a plain MLP with cross-entropy, written out by hand.
+
+    Per layer ``h = act(h_prev @ W.T + b)``; the backward pass is, from the
+    logits' gradient ``g = (softmax - onehot) * weight / n`` down::
+
+        W.grad = g.T @ h_prev      b.grad = g.sum(0)      g = act'(h_prev) * (g @ W)
+
+    Large products run on the fastest float32 kernels available
+    (:func:`~skdnn.training.gemm.kernels_for`), small ones on ``torch.mm``; no
+    autograd graph is built. The gradients are autograd's up to float rounding.
+    """
+
+    def __init__(
+        self,
+        layers: list[tuple[nn.Linear, nn.Module | None]],
+        update: Callable[[], None],
+        setup: TrainingSetup,
+    ) -> None:
+        none = (None, None)
+        self.layers = [
+            (linear.weight, linear.bias, activation, *_ACTIVATIONS.get(type(activation), none))
+            for linear, activation in layers
+        ]
+        self.fast_kernels = kernels_for(layers[0][0].weight)
+        self.update = update
+        self.regularization = regularization = setup.regularization
+        self.schedule = setup.schedule
+        self.parameters = [p for linear, _ in layers for p in linear.parameters()]
+        self.clips = regularization.clip_value is not None or regularization.clip_norm is not None
+        self.constrains = regularization.max_norm is not None
+        self.plans: dict[int, tuple[tuple[Any, ...], tuple[bool, ...], torch.Tensor]] = {}
+        self.threads = torch.get_num_threads()
+
+    def __call__(self, X: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None):
+        try:
+            with torch.no_grad():
+                losses = self._forward_backward(X, y, weight)
+        finally:
+            if torch.get_num_threads() != self.threads:
+                torch.set_num_threads(self.threads)
+        if self.clips:
+            self.regularization.clip(self.parameters)
+        self.update()
+        if self.constrains:
+            self.regularization.constrain()
+        self.schedule.step()
+        return losses
+
+    def _plan(self, n_rows: int) -> tuple[tuple[Any, ...], tuple[bool, ...], torch.Tensor]:
+        """For batches of ``n_rows``: kernels and one-thread flags per layer, a column of -1."""
+        macs = [n_rows * W.shape[0] * W.shape[1] for W, *_ in self.layers]
+        kernels = tuple(
+            self.fast_kernels if m >= _FAST_KERNEL_MIN_MACS else AtenKernels for m in macs
+        )
+        on_cpu = self.layers[0][0].device.type == "cpu"
+        serial = tuple(on_cpu and self.threads > 1 and m < _PARALLEL_MIN_MACS for m in macs)
+        minus_one = self.layers[0][0].new_full((n_rows, 1), -1.0)
+        plan = self.plans[n_rows] = (kernels, serial, minus_one)
+        return plan
+
+    def _threads(self, one: bool) -> None:
+        torch.set_num_threads(1 if one else self.threads)
+
+    def _forward_backward(
+        self, X: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Set the gradients; return each row's (weighted) loss, to be summed."""
+        n_rows = X.shape[0]
+        kernels, serial, minus_one = self.plans.get(n_rows) or self._plan(n_rows)
+        one_thread = False
+        inputs = [X]
+        h = X
+        for index, (W, b, activation, forward, _) in enumerate(self.layers):
+            kernel = kernels[index]
+            if serial[index] != one_thread:
+                one_thread = serial[index]
+                self._threads(one_thread)
+            if forward is _relu_forward:
+                h = kernel.linear_relu(h, W, b)
+            else:
+                h = kernel.linear(h, W, b)
+                if forward is not None:
+                    h = forward(h, activation)
+            inputs.append(h)
+        # Cross-entropy and its gradient with respect to the logits.
+        log_p = torch.log_softmax(h, dim=1)
+        target = y.unsqueeze(1)
+        losses = log_p.gather(1, target).neg_()
+        g = log_p.exp_().scatter_add_(1, target, minus_one)
+        if weight is None:
+            g.mul_(1.0 / n_rows)
+        else:
+            row_weight = weight.unsqueeze(1)
+            losses.mul_(row_weight)
+            g.mul_(row_weight).mul_(1.0 / n_rows)
+        # Backward, top layer first.
+        for index in range(len(self.layers) - 1, -1, -1):
+            W, b = self.layers[index][0], self.layers[index][1]
+            kernel = kernels[index]
+            if serial[index] != one_thread:
+                one_thread = serial[index]
+                self._threads(one_thread)
+            h_prev = inputs[index]
+            W.grad = kernel.weight_grad(g, h_prev)
+            if b is not None:
+                b.grad = g.sum(0)
+            if index:
+                _, _, activation, _, backward = self.layers[index - 1]
+                g = kernel.input_grad(g, W)
+                if backward is not None:
+                    g = backward(g, h_prev, activation)
+        return losses
+
+
+# --------------------------------------------------------------------------- optimizer update
+_FUSED_ADAM = getattr(torch, "_fused_adam_", None)
+_FUSED_ADAMW = getattr(torch, "_fused_adamw_", None)
+
+
+def optimizer_update(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
+    """A callable doing ``optimizer.step()``, by the shortest path that gives the same result.
+
+    For a fused Adam or AdamW (no hooks, no AMSGrad, no capturable or
+    differentiable mode, float betas) the fused kernel is called directly, as
+    ``Adam.step`` would call it, once the optimizer's state exists; whenever a
+    parameter lacks a gradient or state, ``optimizer.step()`` runs instead.
+    """
+    if (
+        type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW)
+        or _FUSED_ADAM is None
+        or _FUSED_ADAMW is None
+        or optimizer._optimizer_step_pre_hooks
+        or optimizer._optimizer_step_post_hooks
+        or _optimizer_module._global_optimizer_pre_hooks
+        or _optimizer_module._global_optimizer_post_hooks
+        or getattr(optimizer, "grad_scale", None) is not None
+        or getattr(optimizer, "found_inf", None) is not None
+        or not all(_direct_group(group) for group in optimizer.param_groups)
+    ):
+        return optimizer.step
+    return _DirectFusedAdam(optimizer)
+
+
+def _direct_group(group: dict) -> bool:
+    return (
+        bool(group.get("fused"))
+        and not (group["amsgrad"] or group["capturable"] or group["differentiable"])
+        and all(isinstance(beta, float) for beta in group["betas"])
+    )
+
+
+class _DirectFusedAdam:
+    """Calls ``torch._fused_adam(w)_`` with the arguments ``Adam.step`` would pass it."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        self.optimizer = optimizer
+        # None: not prepared yet; False: use optimizer.step() for good.
+        self.groups: list | bool | None = None
+
+    def _prepare(self) -> list | bool:
+        prepared = []
+        for group in self.optimizer.param_groups:
+            params = group["params"]
+            states = [self.optimizer.state.get(p) for p in params]
+            if not params or any(not s or "exp_avg" not in s for s in states):
+                return False
+            if len({(p.device, p.dtype) for p in params}) != 1:
+                return False
+            kernel = _FUSED_ADAMW if group["decoupled_weight_decay"] else _FUSED_ADAM
+            # The step counts become views of one tensor: one add per step instead of
+            # a foreach add over 0-d tensors (~9 us on CPU). Same values, same dtype.
+            counts = torch.stack([s["step"] for s in states])
+            for state, count in zip(states, counts.unbind(), strict=True):
+                state["step"] = count
+            prepared.append(
+                (
+                    group,
+                    kernel,
+                    params,
+                    [s["exp_avg"] for s in states],
+                    [s["exp_avg_sq"] for s in states],
+                    [s["step"] for s in states],
+                    counts,
+                )
+            )
+        return prepared
+
+    def __call__(self) -> None:
+        groups = self.groups
+        if not groups:
+            self.optimizer.step()  # the first call creates the state
+            if groups is None:
+                self.groups = self._prepare()
+            return
+        grads_by_group = []
+        for _, _, params, *_ in groups:
+            grads = [p.grad for p in params]
+            if any(g is None for g in grads):
+                self.optimizer.step()
+                self.groups = False
+                return
+            grads_by_group.append(grads)
+        for (group, kernel, params, exp_avgs, exp_avg_sqs, steps, counts), grads in zip(
+            groups, grads_by_group, strict=True
+        ):
+            beta1, beta2 = group["betas"]
+            counts.add_(1)
+            kernel(
+                params,
+                grads,
+                exp_avgs,
+                exp_avg_sqs,
+                [],
+                steps,
+                amsgrad=False,
+                lr=group["lr"],
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=group["weight_decay"],
+                eps=group["eps"],
+                maximize=group["maximize"],
+                grad_scale=None,
+                found_inf=None,
+            )

@@ -1,0 +1,135 @@
+"""Inference networks: batch norm folding, fused kernels, and knowing when they are stale."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from skdnn.network import MLPSpec, build_mlp
+from skdnn.training.freezing import freeze_prefix
+from skdnn.training.inference import InferenceNetwork, flat_layers, fold_batch_norm
+
+
+def _trained(**spec) -> nn.Sequential:
+    """A network whose batch-norm statistics and affine terms are far from their defaults."""
+    spec = {"n_features": 12, "hidden_layer_sizes": (16, 8), "n_outputs": 4, **spec}
+    module = build_mlp(MLPSpec(**spec), generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(1)
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
+    module.train()
+    for _ in range(30):
+        X = torch.randn(32, spec["n_features"], generator=generator) * 3 + 2
+        loss = module(X).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return module.eval()
+
+
+BATCH_NORM_NETWORKS = [
+    {"normalization": "batch", "normalization_position": "before"},
+    {"normalization": "batch", "normalization_position": "after"},
+    {"normalization": "batch", "input_normalization": True, "dropout": 0.3},
+    {
+        "normalization": "batch",
+        "normalization_position": "after",
+        "activation": "selu",
+        "input_dropout": 0.1,
+    },
+]
+
+
+@pytest.mark.parametrize("spec", BATCH_NORM_NETWORKS)
+def test_folded_network_computes_the_same_outputs(spec):
+    module = _trained(**spec)
+    X = torch.randn(200, 12) * 3 + 2
+    with torch.no_grad():
+        expected = module(X)
+    folded = fold_batch_norm(module)
+    assert not any(
+        isinstance(m, nn.BatchNorm1d | nn.Dropout | nn.AlphaDropout) for m in folded.modules()
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(folded(X), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(InferenceNetwork(module)(X), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_folding_leaves_the_network_alone():
+    module = _trained(normalization="batch")
+    before = copy.deepcopy(module.state_dict())
+    fold_batch_norm(module)
+    for key, value in module.state_dict().items():
+        assert torch.equal(value, before[key])
+
+
+def test_layer_norm_and_other_layers_are_kept():
+    module = _trained(normalization="layer", activation="gelu")
+    folded = fold_batch_norm(module)
+    assert any(isinstance(m, nn.LayerNorm) for m in folded.modules())
+    X = torch.randn(50, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(X), module(X))
+
+
+def test_only_plain_chains_are_folded():
+    class Branching(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 3), nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.a(x) + self.b(x)
+
+    assert flat_layers(Branching()) is None
+    with pytest.raises(ValueError, match="only chains"):
+        fold_batch_norm(Branching())
+    network = InferenceNetwork(Branching().eval())  # still runs, as is
+    X = torch.randn(4, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(network(X), network.module(X))
+
+
+def test_frozen_prefix_networks_are_chains():
+    module = freeze_prefix(_trained(normalization="batch"), 2)
+    assert flat_layers(module) is not None
+    X = torch.randn(20, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(InferenceNetwork(module)(X), module(X), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_rows", [1, 3, 8, 100])
+def test_fused_linear_relu_matches_the_module(n_rows):
+    module = _trained(activation="relu")
+    X = torch.randn(n_rows, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(InferenceNetwork(module)(X), module(X), rtol=1e-5, atol=1e-5)
+
+
+def test_is_current_tracks_changes():
+    module = _trained(normalization="batch")
+    network = InferenceNetwork(module)
+    assert network.is_current(module)
+    assert not network.is_current(copy.deepcopy(module))
+
+    with torch.no_grad():  # an in-place update, as an optimizer step does
+        module.hidden1.linear.weight.mul_(1.0)
+    assert not network.is_current(module)
+
+    network = InferenceNetwork(module)
+    module.hidden2.norm.running_mean.add_(1.0)  # batch-norm statistics count too
+    assert not network.is_current(module)
+
+    network = InferenceNetwork(module)
+    module.hidden1.linear = nn.Linear(12, 16, bias=False)  # a replaced layer
+    assert not network.is_current(module)
+
+    network = InferenceNetwork(module)
+    module.output.linear.bias = nn.Parameter(torch.zeros(4))  # a replaced parameter
+    assert not network.is_current(module)
+
+    network = InferenceNetwork(module)
+    module.output.linear.weight.data = torch.zeros(4, 8)  # swapped storage
+    assert not network.is_current(module)
