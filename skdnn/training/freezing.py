@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from skdnn.network import kernels
+from skdnn.training.history import PROBE_ROWS, activation_health
 from skdnn.training.loop import Dataset, TrainingSetup
 
 _BATCH_ROWS = 8192
@@ -308,6 +309,7 @@ class FreezingRun:
         )
         self.learning_rate = learning_rate
         self.setup: TrainingSetup | None = None
+        self._frozen_health: tuple[int, list[float]] | None = None
 
     def configure(self, setup: TrainingSetup) -> None:
         """Hook the run into ``setup`` before the loop starts.
@@ -321,7 +323,7 @@ class FreezingRun:
         """
         self.setup = setup
         if self.cache:
-            setup.network_inputs = self.raw[0].X
+            setup.health = self._health
         self._regularize_trainable_kernels()
         if self.pending:
             setup.callbacks = [*setup.callbacks, self]
@@ -332,6 +334,19 @@ class FreezingRun:
         """Unfreeze once the epoch of ``record`` reaches ``unfreeze_after``."""
         if self.pending and record["epoch"] >= self.unfreeze_after:
             self._unfreeze()
+
+    def _health(self, module: nn.Module) -> list[float]:
+        """Activation health reusing the cache: frozen blocks are probed once per boundary.
+
+        Frozen blocks do not change, so their figures are computed once (and again
+        after unfreezing); the trainable blocks are probed on the cached rows.
+        """
+        boundary = self.module.n_frozen
+        if self._frozen_health is None or self._frozen_health[0] != boundary:
+            probe = self.raw[0].X[:PROBE_ROWS]
+            self._frozen_health = (boundary, activation_health(module, probe, stop=boundary))
+        cached_probe = self.data.X[:PROBE_ROWS]
+        return self._frozen_health[1] + activation_health(module, cached_probe, start=boundary)
 
     def _unfreeze(self) -> None:
         self.pending = False

@@ -12,6 +12,9 @@ from torch import nn
 
 from skdnn.network import hidden_blocks
 
+#: Training rows the activation-health figures are computed on, each epoch.
+PROBE_ROWS = 512
+
 # Activations whose units can die (output 0 for every input) and those that saturate.
 _DYING = ("ReLU",)
 _SATURATING = {"Sigmoid": (0.01, 0.99), "Tanh": (-0.99, 0.99)}
@@ -29,19 +32,26 @@ def gradient_norms(module: nn.Sequential) -> list[float]:
 
 
 @torch.inference_mode()
-def activation_health(module: nn.Sequential, probe: torch.Tensor) -> list[float]:
+def activation_health(
+    module: nn.Sequential, probe: torch.Tensor, *, start: int = 0, stop: int | None = None
+) -> list[float]:
     """Fraction of unhealthy units per hidden layer on ``probe`` rows (eval mode).
 
     For the ReLU activation a unit is unhealthy (dead) when it outputs 0 on every
     probe row; for logistic and tanh an output is unhealthy when saturated (within
     0.01 of a bound) and the figure is the fraction of saturated outputs. Other
     activations neither die nor saturate in this sense and report 0.0.
+
+    ``start`` and ``stop`` restrict the pass to the blocks ``start:stop`` of the
+    network; ``probe`` is then the input of block ``start`` (the cached output of
+    the blocks below it, say).
     """
     was_training = module.training
-    module.eval()
+    if was_training:  # switching modes walks every layer: only when needed
+        module.eval()
     figures = []
     x = probe
-    for name, block in module.named_children():
+    for name, block in list(module.named_children())[start:stop]:
         if not name.startswith("hidden"):
             x = block(x)
             continue
@@ -49,7 +59,8 @@ def activation_health(module: nn.Sequential, probe: torch.Tensor) -> list[float]
             x = layer(x)
             if layer_name == "activation":
                 figures.append(_unhealthy_fraction(layer, x))
-    module.train(was_training)
+    if was_training:
+        module.train()
     return torch.stack(figures).tolist() if figures else []
 
 

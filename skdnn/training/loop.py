@@ -24,11 +24,10 @@ from skdnn.components.regularizers import Regularization
 from skdnn.components.schedules import LRScheduleAdapter
 from skdnn.exceptions import TrainingDivergedError, TrainingInterruptedWarning
 from skdnn.training.early_stopping import EarlyStopping
-from skdnn.training.history import activation_health, gradient_norms
+from skdnn.training.history import PROBE_ROWS, activation_health, gradient_norms
 from skdnn.training.steps import batch_loss, make_step
 
 _EVAL_BATCH = 8192
-_PROBE_ROWS = 512
 
 
 @dataclass
@@ -122,10 +121,10 @@ class TrainingSetup:
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
     loss: Callable[..., torch.Tensor] = F.cross_entropy
     callbacks: Sequence[EpochCallback] = field(default_factory=list)
-    # The training rows as inputs of the whole network, when ``data.X`` holds the
-    # cached outputs of its frozen lower blocks; the activation-health probe is
-    # taken from them. None: ``data.X`` are the network's inputs.
-    network_inputs: torch.Tensor | None = None
+    # Computes an epoch's activation-health figures (one per hidden layer); None
+    # probes the first rows of ``data.X`` through the whole network. Frozen-layer
+    # caching supplies one that reuses the cache (data.X then holds cached outputs).
+    health: Callable[[nn.Module], list[float]] | None = None
 
 
 def train(
@@ -148,10 +147,16 @@ def train(
         If the loss was non-finite before any finite state was recorded.
     """
     records: list[dict[str, Any]] = []
-    probe = (data.X if setup.network_inputs is None else setup.network_inputs)[:_PROBE_ROWS]
+    health = setup.health
+    if health is None:
+        probe = data.X[:PROBE_ROWS]
+
+        def health(network: nn.Module) -> list[float]:
+            return activation_health(network, probe)
+
     for epoch in range(first_epoch, first_epoch + setup.max_epochs):
         try:
-            record = _run_epoch(module, data, validation, setup, epoch, probe)
+            record = _run_epoch(module, data, validation, setup, epoch, health)
         except KeyboardInterrupt:
             setup.stopper.restore(module)
             warnings.warn(
@@ -180,20 +185,21 @@ def _run_epoch(
     validation: Dataset | None,
     setup: TrainingSetup,
     epoch: int,
-    probe: torch.Tensor,
+    health: Callable[[nn.Module], list[float]],
 ) -> dict[str, Any]:
     started = time.perf_counter()
     learning_rate = setup.schedule.learning_rate
     module.train()
     train_loss = _train_one_epoch(module, data, setup)
     record: dict[str, Any] = {"epoch": epoch, "loss": train_loss.item(), "lr": learning_rate}
+    module.eval()  # once for the validation pass and the diagnostics below
     if validation is not None:
         val_loss, val_accuracy = evaluate(module, validation, setup.loss)
         record["val_loss"] = val_loss
         if not math.isnan(val_accuracy):
             record["val_accuracy"] = val_accuracy
     record["grad_norms"] = gradient_norms(module)
-    record["unhealthy_fraction"] = activation_health(module, probe)
+    record["unhealthy_fraction"] = health(module)
     record["time"] = time.perf_counter() - started
     return record
 
@@ -274,7 +280,8 @@ def evaluate(
     reconstruction targets of an autoencoder).
     """
     was_training = module.training
-    module.eval()
+    if was_training:  # switching modes walks every layer: only when needed
+        module.eval()
     total_loss = torch.zeros((), device=data.X.device)
     correct = torch.zeros((), device=data.X.device)
     for start in range(0, len(data), _EVAL_BATCH):
@@ -285,7 +292,8 @@ def evaluate(
         total_loss += batch_loss(logits, y, weight, loss) * y.shape[0]
         if y.ndim == 1:
             correct += (logits.argmax(dim=1) == y).sum()
-    module.train(was_training)
+    if was_training:
+        module.train()
     n_rows = max(len(data), 1)
     accuracy = (correct / n_rows).item() if data.y.ndim == 1 else math.nan
     return (total_loss / n_rows).item(), accuracy
