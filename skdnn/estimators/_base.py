@@ -23,6 +23,7 @@ from skdnn.components.regularizers import Regularization
 from skdnn.components.schedules import LRScheduleAdapter
 from skdnn.estimators._params import (
     ARCHITECTURE_CONSTRAINTS,
+    MIXED_PRECISION,
     TRAINING_CONSTRAINTS,
     check_layer_sizes,
 )
@@ -119,7 +120,10 @@ class BaseDNN(BaseEstimator):
             generator=generator,
             augment=self.augment,
             callbacks=[lambda record, _: done.append(record), progress],
+            autocast_dtype=MIXED_PRECISION.get(self.mixed_precision),
         )
+        if setup.autocast_dtype is torch.float16:
+            setup.grad_scaler = torch.amp.GradScaler(device.type)
         if configure is not None:
             configure(setup)
 

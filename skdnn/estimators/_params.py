@@ -33,6 +33,9 @@ def _at_least_one() -> Interval:
     return Interval(Integral, 1, None, closed="left")
 
 
+#: ``mixed_precision`` values and the autocast dtype each stands for.
+MIXED_PRECISION = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
 _UNIT_OPEN = Interval(Real, 0, 1, closed="neither")
 _UNIT_LEFT = Interval(Real, 0, 1, closed="left")
 
@@ -77,6 +80,7 @@ TRAINING_CONSTRAINTS: dict[str, list] = {
     "max_epochs": [_at_least_one()],
     "shuffle": ["boolean"],
     "device": [str, torch.device],
+    "mixed_precision": [ChoiceOptions(set(MIXED_PRECISION)), None],
     "random_state": ["random_state"],
     "warm_start": ["boolean"],
     "verbose": [Interval(Integral, 0, 2, closed="both"), "boolean"],

@@ -122,6 +122,8 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         Shuffle the rows every epoch.
     device : str, default="auto"
         "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:N" or "mps".
+    mixed_precision : {"bf16", "fp16"} or None, default=None
+        Train with autocast in bfloat16 or float16 (float16 adds loss scaling).
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the split and shuffling through local generators.
     verbose : int, default=0
@@ -200,6 +202,7 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         max_epochs=100,
         shuffle=True,
         device="auto",
+        mixed_precision=None,
         random_state=None,
         verbose=0,
     ):
@@ -234,6 +237,7 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         self.max_epochs = max_epochs
         self.shuffle = shuffle
         self.device = device
+        self.mixed_precision = mixed_precision
         self.random_state = random_state
         self.verbose = verbose
 

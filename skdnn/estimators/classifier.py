@@ -121,6 +121,10 @@ class DNNClassifier(ClassifierMixin, ModelToolsMixin, BaseDNN):
         Per-class loss weights.
     device : str, default="auto"
         "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:N" or "mps".
+    mixed_precision : {"bf16", "fp16"} or None, default=None
+        Train with autocast: matrix products in bfloat16 or float16, losses,
+        weights and optimizer state in float32 (float16 adds loss scaling).
+        Pays on GPUs with tensor cores; prediction stays in float32.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the split, shuffling and dropout through local
         generators; the global RNGs are never touched.
@@ -208,6 +212,7 @@ class DNNClassifier(ClassifierMixin, ModelToolsMixin, BaseDNN):
         shuffle=True,
         class_weight=None,
         device="auto",
+        mixed_precision=None,
         random_state=None,
         warm_start=False,
         verbose=0,
@@ -253,6 +258,7 @@ class DNNClassifier(ClassifierMixin, ModelToolsMixin, BaseDNN):
         self.shuffle = shuffle
         self.class_weight = class_weight
         self.device = device
+        self.mixed_precision = mixed_precision
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose

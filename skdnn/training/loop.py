@@ -125,6 +125,10 @@ class TrainingSetup:
     # probes the first rows of ``data.X`` through the whole network. Frozen-layer
     # caching supplies one that reuses the cache (data.X then holds cached outputs).
     health: Callable[[nn.Module], list[float]] | None = None
+    # Mixed precision: the dtype of autocast for the forward pass (None: float32)
+    # and, for float16, the gradient scaler kept across the epochs of a fit.
+    autocast_dtype: torch.dtype | None = None
+    grad_scaler: torch.amp.GradScaler | None = None
 
 
 def train(

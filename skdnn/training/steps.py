@@ -66,6 +66,8 @@ def make_step(module: nn.Module, setup: TrainingSetup) -> Step:
     the optimizer changed (the loop builds one per epoch).
     """
     update = optimizer_update(setup.optimizer)
+    if setup.autocast_dtype is not None:
+        return AutogradStep(module, update, setup)
     layers = mlp_layers(module) if _plain_objective(setup) else None
     if layers is not None and _trains_all(layers, setup.optimizer):
         return MLPStep(layers, update, setup)
@@ -92,19 +94,35 @@ class AutogradStep:
         self.penalized = bool(regularization.l1 or regularization.l2)
         self.clips = regularization.clip_value is not None or regularization.clip_norm is not None
         self.constrains = regularization.max_norm is not None
+        self.autocast_dtype = setup.autocast_dtype
+        self.scaler = setup.grad_scaler
+        self.optimizer = setup.optimizer
 
     def __call__(self, X: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None):
-        objective = batch_loss(self.module(X), y, weight, self.loss)
+        if self.autocast_dtype is None:
+            outputs = self.module(X)
+        else:  # mixed precision: matrix products in bf16/fp16, the loss in float32
+            with torch.autocast(X.device.type, dtype=self.autocast_dtype):
+                outputs = self.module(X)
+        objective = batch_loss(outputs.float(), y, weight, self.loss)
         if self.penalized:
             penalty = self.regularization.penalty()
             if penalty is not None:
                 objective = objective + penalty
         for parameter in self.optimized:  # optimizer.zero_grad(set_to_none=True), minus its hooks
             parameter.grad = None
-        objective.backward()
-        if self.clips:
-            self.regularization.clip(self.parameters)
-        self.update()
+        if self.scaler is None:
+            objective.backward()
+            if self.clips:
+                self.regularization.clip(self.parameters)
+            self.update()
+        else:  # float16: scale the loss so small gradients survive, skip steps on overflow
+            self.scaler.scale(objective).backward()
+            self.scaler.unscale_(self.optimizer)
+            if self.clips:
+                self.regularization.clip(self.parameters)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
         if self.constrains:
             self.regularization.constrain()
         self.schedule.step()

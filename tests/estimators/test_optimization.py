@@ -135,3 +135,21 @@ def test_early_stopping_knobs(digits):
     assert not np.allclose(last.predict_proba(X), best.predict_proba(X))
     bigger_val = small(validation_fraction=0.5, **params).fit(X, y)
     assert bigger_val.history_[0]["val_accuracy"] != patient.history_[0]["val_accuracy"]
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_and_differs_from_float32(digits, precision):
+    X, y, X_test, y_test = digits
+    full = small().fit(X, y)
+    mixed = small(mixed_precision=precision).fit(X, y)
+    assert mixed.score(X_test, y_test) > full.score(X_test, y_test) - 0.15  # 8-bit mantissa
+    assert not np.array_equal(mixed.predict_proba(X_test), full.predict_proba(X_test))
+    assert all(p.dtype == torch.float32 for p in mixed.model_.parameters())
+    again = small(mixed_precision=precision).fit(X, y)
+    assert np.array_equal(again.predict_proba(X_test), mixed.predict_proba(X_test))
+
+
+def test_mixed_precision_unknown_value(digits):
+    X, y, _, _ = digits
+    with pytest.raises(ValueError, match="mixed_precision"):
+        small(mixed_precision="fp8").fit(X, y)
