@@ -79,53 +79,20 @@ class BaseDNN(BaseEstimator):
         ``configure``, when given, may adjust the finished setup (loss, callbacks,
         ...) right before the loop starts.
         """
-        steps_per_epoch = math.ceil(len(data) / self.batch_size)
-        optimizer = self._build_optimizer(module, device, self.learning_rate)
         history_before = self.history_ if continues else []
         first_epoch = len(history_before) + 1
-        schedule = LRScheduleAdapter(
-            optimizer,
-            self.lr_schedule,
-            self.lr_schedule_params,
-            steps_per_epoch=steps_per_epoch,
-            total_steps=max(self.max_epochs, first_epoch - 1 + epochs) * steps_per_epoch,
-        )
-        generator = torch_generator(seeds.shuffle, device)
         saved_rng = getattr(self, "_rng_state", None) if continues else None
-        if continues and getattr(self, "_optimizer_state", None) is not None:
-            optimizer.load_state_dict(self._optimizer_state)
-            schedule.load_state_dict(self._schedule_state)
-        if saved_rng is not None:
-            generator.set_state(saved_rng["shuffle"])
-        stopper = EarlyStopping(
-            enabled=early_stopping, patience=self.patience, min_delta=self.min_delta
+        setup = self._training_setup(
+            module, len(data), device, seeds, epochs, first_epoch, early_stopping, continues
         )
         done: list[dict[str, Any]] = []
         progress = ProgressReporter(self.verbose, epochs, type(self).__name__)
-        setup = TrainingSetup(
-            optimizer=optimizer,
-            schedule=schedule,
-            regularization=Regularization(
-                kernels(module),
-                l1=self.l1,
-                l2=self.l2,
-                max_norm=self.max_norm,
-                clip_value=self.clip_value,
-                clip_norm=self.clip_norm,
-            ),
-            stopper=stopper,
-            max_epochs=epochs,
-            batch_size=self.batch_size,
-            shuffle=self.shuffle,
-            generator=generator,
-            augment=self.augment,
-            callbacks=[lambda record, _: done.append(record), progress],
-            autocast_dtype=MIXED_PRECISION.get(self.mixed_precision),
-        )
-        if setup.autocast_dtype is torch.float16:
-            setup.grad_scaler = torch.amp.GradScaler(device.type)
+        setup.callbacks = [lambda record, _: done.append(record), progress]
         if configure is not None:
             configure(setup)
+        optimizer, schedule, stopper, generator = (
+            setup.optimizer, setup.schedule, setup.stopper, setup.generator
+        )
 
         with isolated_torch_rng(
             seeds.dropout, device, None if saved_rng is None else saved_rng["dropout"]
@@ -157,6 +124,59 @@ class BaseDNN(BaseEstimator):
             checkpoints.write_final()
         self._prepare_inference()
         return records
+
+    def _training_setup(
+        self,
+        module: nn.Module,
+        n_rows: int,
+        device: torch.device,
+        seeds: Seeds,
+        epochs: int,
+        first_epoch: int,
+        early_stopping: bool,
+        continues: bool,
+    ) -> TrainingSetup:
+        """Optimizer, schedule, regularization and stopper, restored when continuing."""
+        steps_per_epoch = math.ceil(n_rows / self.batch_size)
+        optimizer = self._build_optimizer(module, device, self.learning_rate)
+        schedule = LRScheduleAdapter(
+            optimizer,
+            self.lr_schedule,
+            self.lr_schedule_params,
+            steps_per_epoch=steps_per_epoch,
+            total_steps=max(self.max_epochs, first_epoch - 1 + epochs) * steps_per_epoch,
+        )
+        generator = torch_generator(seeds.shuffle, device)
+        if continues and getattr(self, "_optimizer_state", None) is not None:
+            optimizer.load_state_dict(self._optimizer_state)
+            schedule.load_state_dict(self._schedule_state)
+        if continues and getattr(self, "_rng_state", None) is not None:
+            generator.set_state(self._rng_state["shuffle"])
+        autocast_dtype = MIXED_PRECISION.get(self.mixed_precision)
+        return TrainingSetup(
+            optimizer=optimizer,
+            schedule=schedule,
+            regularization=Regularization(
+                kernels(module),
+                l1=self.l1,
+                l2=self.l2,
+                max_norm=self.max_norm,
+                clip_value=self.clip_value,
+                clip_norm=self.clip_norm,
+            ),
+            stopper=EarlyStopping(
+                enabled=early_stopping, patience=self.patience, min_delta=self.min_delta
+            ),
+            max_epochs=epochs,
+            batch_size=self.batch_size,
+            shuffle=self.shuffle,
+            generator=generator,
+            augment=self.augment,
+            autocast_dtype=autocast_dtype,
+            grad_scaler=(
+                torch.amp.GradScaler(device.type) if autocast_dtype is torch.float16 else None
+            ),
+        )
 
     def _build_optimizer(
         self, module: nn.Module, device: torch.device, learning_rate: float
