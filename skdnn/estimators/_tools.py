@@ -1,16 +1,24 @@
-"""Tools on a network beyond fit/predict: LR finder, summary, sparsification."""
+"""Tools on a network beyond fit/predict: MC dropout, LR finder, summary, sparsification."""
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from skdnn.components.regularizers import zero_small_weights
+from skdnn.estimators._data import check_features
 from skdnn.estimators._lr_finder import LRFinderResult, find_learning_rate
+from skdnn.exceptions import SkdnnWarning
+from skdnn.training.mc_dropout import dropout_layers, mc_dropout_probabilities
 from skdnn.training.summary import summarize
 
 
 class ModelToolsMixin:
-    """Learning-rate finder, ``summary()`` and ``zero_small_weights()`` for an estimator."""
+    """MC-dropout predictions, LR finder, ``summary()`` and ``zero_small_weights()``."""
 
     def find_learning_rate(
         self, X, y, *, min_lr: float = 1e-6, max_lr: float = 10.0, n_steps: int = 300
@@ -69,3 +77,41 @@ class ModelToolsMixin:
         """
         check_is_fitted(self)
         return zero_small_weights(self.model_, threshold)
+
+    def predict_proba_mc(self, X, n_samples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Monte-Carlo dropout probabilities and their spread.
+
+        Averages ``n_samples`` forward passes in which only the dropout layers
+        are stochastic (batch norm keeps its running statistics). Deterministic
+        for an integer ``random_state``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        n_samples : int, default=None
+            Number of passes; defaults to ``mc_samples`` (or 100 when that is 0).
+
+        Returns
+        -------
+        mean : ndarray of shape (n_rows, n_classes)
+            Averaged class probabilities.
+        std : ndarray of shape (n_rows, n_classes)
+            Standard deviation of each probability across the passes.
+        """
+        check_is_fitted(self)
+        X = check_features(self, X, reset=False)
+        n_samples = n_samples or self.mc_samples or 100
+        if not dropout_layers(self.model_):
+            warnings.warn(
+                "Monte-Carlo dropout needs dropout layers (dropout > 0 or input_dropout > 0); "
+                "every pass is identical.",
+                SkdnnWarning,
+                stacklevel=2,
+            )
+        device = next(self.model_.parameters()).device
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        mean, std = mc_dropout_probabilities(
+            self.model_, torch.from_numpy(X).to(device), n_samples, seed
+        )
+        return mean.numpy(), std.numpy()

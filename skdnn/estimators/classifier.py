@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from skdnn._utils.device import resolve_device
@@ -25,9 +23,7 @@ from skdnn.estimators._data import (
 from skdnn.estimators._params import CLASSIFIER_CONSTRAINTS, check_layer_sizes
 from skdnn.estimators._sklearn_compat import _fit_context
 from skdnn.estimators._tools import ModelToolsMixin
-from skdnn.exceptions import SkdnnWarning
 from skdnn.network import MLPSpec, build_mlp
-from skdnn.training.mc_dropout import dropout_layers, mc_dropout_probabilities
 
 
 class DNNClassifier(ClassifierMixin, ModelToolsMixin, BaseDNN):
@@ -426,44 +422,6 @@ class DNNClassifier(ClassifierMixin, ModelToolsMixin, BaseDNN):
         check_is_fitted(self)
         X = check_features(self, X, reset=False)
         return torch.softmax(self._forward(X).double(), dim=1).numpy()
-
-    def predict_proba_mc(self, X, n_samples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Monte-Carlo dropout probabilities and their spread.
-
-        Averages ``n_samples`` forward passes in which only the dropout layers
-        are stochastic (batch norm keeps its running statistics). Deterministic
-        for an integer ``random_state``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-        n_samples : int, default=None
-            Number of passes; defaults to ``mc_samples`` (or 100 when that is 0).
-
-        Returns
-        -------
-        mean : ndarray of shape (n_rows, n_classes)
-            Averaged class probabilities.
-        std : ndarray of shape (n_rows, n_classes)
-            Standard deviation of each probability across the passes.
-        """
-        check_is_fitted(self)
-        X = check_features(self, X, reset=False)
-        n_samples = n_samples or self.mc_samples or 100
-        if not dropout_layers(self.model_):
-            warnings.warn(
-                "Monte-Carlo dropout needs dropout layers (dropout > 0 or input_dropout > 0); "
-                "every pass is identical.",
-                SkdnnWarning,
-                stacklevel=2,
-            )
-        device = next(self.model_.parameters()).device
-        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        mean, std = mc_dropout_probabilities(
-            self.model_, torch.from_numpy(X).to(device), n_samples, seed
-        )
-        return mean.numpy(), std.numpy()
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`.
