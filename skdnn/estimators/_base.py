@@ -83,7 +83,8 @@ class BaseDNN(BaseEstimator):
         first_epoch = len(history_before) + 1
         saved_rng = getattr(self, "_rng_state", None) if continues else None
         setup = self._training_setup(
-            module, len(data), device, seeds, epochs, first_epoch, early_stopping, continues
+            module, len(data), device, seeds, epochs, first_epoch, early_stopping, continues,
+            saved_rng,
         )
         done: list[dict[str, Any]] = []
         progress = ProgressReporter(self.verbose, epochs, type(self).__name__)
@@ -135,6 +136,7 @@ class BaseDNN(BaseEstimator):
         first_epoch: int,
         early_stopping: bool,
         continues: bool,
+        saved_rng: dict[str, torch.Tensor] | None,
     ) -> TrainingSetup:
         """Optimizer, schedule, regularization and stopper, restored when continuing."""
         steps_per_epoch = math.ceil(n_rows / self.batch_size)
@@ -150,8 +152,8 @@ class BaseDNN(BaseEstimator):
         if continues and getattr(self, "_optimizer_state", None) is not None:
             optimizer.load_state_dict(self._optimizer_state)
             schedule.load_state_dict(self._schedule_state)
-        if continues and getattr(self, "_rng_state", None) is not None:
-            generator.set_state(self._rng_state["shuffle"])
+        if saved_rng is not None:
+            generator.set_state(saved_rng["shuffle"])
         autocast_dtype = MIXED_PRECISION.get(self.mixed_precision)
         return TrainingSetup(
             optimizer=optimizer,

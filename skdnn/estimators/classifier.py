@@ -419,9 +419,7 @@ class DNNClassifier(ClassifierMixin, ModelToolsMixin, BaseDNN):
         """
         if self.mc_samples > 0:
             return self.predict_proba_mc(X)[0]
-        check_is_fitted(self)
-        X = check_features(self, X, reset=False)
-        return torch.softmax(self._forward(X).double(), dim=1).numpy()
+        return torch.softmax(self._logits(X), dim=1).numpy()
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`.
@@ -439,9 +437,12 @@ class DNNClassifier(ClassifierMixin, ModelToolsMixin, BaseDNN):
         if self.mc_samples > 0:
             with np.errstate(divide="ignore"):
                 return np.log(self.predict_proba(X))
+        return torch.log_softmax(self._logits(X), dim=1).numpy()
+
+    def _logits(self, X) -> torch.Tensor:
+        """Validated ``X`` through the fitted network: float64 logits on the CPU."""
         check_is_fitted(self)
-        X = check_features(self, X, reset=False)
-        return torch.log_softmax(self._forward(X).double(), dim=1).numpy()
+        return self._forward(check_features(self, X, reset=False)).double()
 
     def predict(self, X) -> np.ndarray:
         """Most probable class of each row of ``X``.
