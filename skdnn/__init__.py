@@ -1,6 +1,32 @@
-"""skdnn: deep feed-forward networks that train well, as scikit-learn estimators."""
+"""skdnn: deep feed-forward networks that train well, as scikit-learn estimators.
+
+The estimators are imported on first use (``from skdnn import DNNClassifier``
+or ``skdnn.DNNClassifier``), so that ``import skdnn`` and ``python -m skdnn
+--help`` do not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from skdnn._version import __version__
-from skdnn.estimators import DNNClassifier, StackedAutoencoder, TransferDNNClassifier
+
+if TYPE_CHECKING:
+    from skdnn.estimators import DNNClassifier, StackedAutoencoder, TransferDNNClassifier
 
 __all__ = ["DNNClassifier", "StackedAutoencoder", "TransferDNNClassifier", "__version__"]
+
+_ESTIMATORS = frozenset(__all__) - {"__version__"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ESTIMATORS:
+        value = getattr(importlib.import_module("skdnn.estimators"), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'skdnn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _ESTIMATORS)
