@@ -14,6 +14,17 @@ from typing import Any
 
 from torch import nn
 
+
+def _batch_norm_arguments(module: nn.BatchNorm1d) -> dict[str, Any]:
+    return {
+        "num_features": module.num_features,
+        "eps": module.eps,
+        "momentum": module.momentum,
+        "affine": module.affine,
+        "track_running_stats": module.track_running_stats,
+    }
+
+
 # Layer type -> function returning its constructor arguments.
 _LAYERS: dict[str, tuple[type[nn.Module], Callable[[Any], dict[str, Any]]]] = {
     "Linear": (
@@ -24,16 +35,7 @@ _LAYERS: dict[str, tuple[type[nn.Module], Callable[[Any], dict[str, Any]]]] = {
             "bias": m.bias is not None,
         },
     ),
-    "BatchNorm1d": (
-        nn.BatchNorm1d,
-        lambda m: {
-            "num_features": m.num_features,
-            "eps": m.eps,
-            "momentum": m.momentum,
-            "affine": m.affine,
-            "track_running_stats": m.track_running_stats,
-        },
-    ),
+    "BatchNorm1d": (nn.BatchNorm1d, _batch_norm_arguments),
     "LayerNorm": (
         nn.LayerNorm,
         lambda m: {
@@ -58,6 +60,23 @@ _LAYERS: dict[str, tuple[type[nn.Module], Callable[[Any], dict[str, Any]]]] = {
     "Mish": (nn.Mish, lambda m: {}),
     "Identity": (nn.Identity, lambda m: {}),
 }
+
+
+def register_batch_norm(cls: type[nn.BatchNorm1d]) -> None:
+    """Allow ``cls``, a subclass of ``nn.BatchNorm1d`` with its constructor, in saved networks.
+
+    skdnn's own layers live above this module; they register themselves here
+    (under their class name) when their module is imported, which saving and
+    loading always do.
+
+    Parameters
+    ----------
+    cls : type
+        A subclass of ``torch.nn.BatchNorm1d`` that takes the same arguments.
+    """
+    if not issubclass(cls, nn.BatchNorm1d):
+        raise TypeError(f"{cls.__qualname__} is not a subclass of torch.nn.BatchNorm1d")
+    _LAYERS[cls.__name__] = (cls, _batch_norm_arguments)
 
 
 def describe_module(module: nn.Module) -> dict[str, Any]:

@@ -4,9 +4,10 @@
 ``running = running * momentum + batch_statistic * (1 - momentum)``, default 0.99.
 PyTorch's ``momentum`` is the weight of the *new* statistic, so it is
 ``1 - momentum`` (:func:`torch_momentum`). The running statistics start at 0
-(mean) and 1 (variance), as in Keras; one detail follows PyTorch rather than Keras:
-the running variance is updated with the unbiased batch variance (``n / (n - 1)``
-times the one used to normalize the batch).
+(mean) and 1 (variance), as in Keras. The running variance averages the batch
+variance of Eq. 11-3, the one that normalizes the batch (divided by the batch
+size, as Keras does); ``torch.nn.BatchNorm1d`` averages the unbiased variance
+instead (``n / (n - 1)`` times larger), hence :class:`KerasBatchNorm1d`.
 
 Both layers use ``eps = 1e-3`` (:data:`EPSILON`), Keras' default, rather than
 PyTorch's 1e-5: it is the chapter's smoothing term and is more forgiving with
@@ -15,8 +16,10 @@ float32 features of tiny variance.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
+from skdnn._utils.module_spec import register_batch_norm
 from skdnn.components._registry import Registry
 
 #: Smoothing term added to the variance before the square root.
@@ -47,9 +50,60 @@ def torch_momentum(keras_momentum: float) -> float:
     return 1.0 - keras_momentum
 
 
+class KerasBatchNorm1d(nn.BatchNorm1d):
+    """``torch.nn.BatchNorm1d`` whose running variance averages the biased batch variance.
+
+    Training normalizes each batch with its own mean and variance (Eq. 11-3),
+    exactly as ``BatchNorm1d`` does; only the update of ``running_var`` differs:
+    it averages that same variance (sum of squares over ``n``), as Keras does,
+    where torch averages the unbiased one (over ``n - 1``). The constructor,
+    parameters and buffers are ``BatchNorm1d``'s, so everything that reads
+    ``running_mean``, ``running_var``, ``weight``, ``bias`` and ``eps`` (batch-norm
+    folding at prediction, for one) works unchanged.
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """Normalize ``input``; in training, update the running statistics.
+
+        Parameters
+        ----------
+        input : torch.Tensor
+            ``(batch, features)`` or ``(batch, features, length)``.
+
+        Returns
+        -------
+        torch.Tensor
+            The normalized, scaled and shifted input.
+        """
+        n = input.numel() // input.shape[1] if input.dim() >= 2 and input.shape[1] else 0
+        if not (self.training and self.track_running_stats and self.running_var is not None) or (
+            n < 2
+        ):
+            return super().forward(input)
+        # torch's update is linear in the running variance:
+        #     running <- (1 - f) * running + f * biased * n / (n - 1).
+        # Run it on ``running * n / (n - 1)`` and scale the result by (n - 1) / n:
+        # that is (1 - f) * running + f * biased. The scaled copy stands in for the
+        # buffer during the call (autograd keeps a reference to it, so it must not
+        # change afterwards); the buffer itself is written once, at the end.
+        running_var = self.running_var
+        scaled = running_var * (n / (n - 1))
+        self._buffers["running_var"] = scaled
+        try:
+            output = super().forward(input)
+        finally:
+            self._buffers["running_var"] = running_var
+        with torch.no_grad():
+            torch.mul(scaled, (n - 1) / n, out=running_var)
+        return output
+
+
+register_batch_norm(KerasBatchNorm1d)
+
+
 def _batch_norm(num_features: int, momentum: float) -> nn.Module:
     """Batch normalization with running statistics updated with ``momentum``."""
-    return nn.BatchNorm1d(num_features, eps=EPSILON, momentum=torch_momentum(momentum))
+    return KerasBatchNorm1d(num_features, eps=EPSILON, momentum=torch_momentum(momentum))
 
 
 def _layer_norm(num_features: int, momentum: float) -> nn.Module:
@@ -80,7 +134,7 @@ def make_normalization(name: str, num_features: int, *, momentum: float = 0.99) 
     Returns
     -------
     torch.nn.Module
-        ``BatchNorm1d`` or ``LayerNorm`` with learned scale and offset.
+        :class:`KerasBatchNorm1d` or ``LayerNorm`` with learned scale and offset.
 
     Raises
     ------

@@ -25,9 +25,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from skdnn.components.normalization import KerasBatchNorm1d
 from skdnn.training.freezing import FrozenPrefixSequential
 from skdnn.training.gemm import AtenKernels, OneDNNKernels, kernels_for
 
+#: Batch-norm layers whose evaluation mode is ``BatchNorm1d``'s affine map.
+_BATCH_NORMS = (nn.BatchNorm1d, KerasBatchNorm1d)
 #: Layers that are the identity in evaluation mode.
 _EVAL_IDENTITY = (nn.Dropout, nn.AlphaDropout, nn.FeatureAlphaDropout, nn.Identity)
 #: Below this many rows a chain of ``torch.addmm`` beats oneDNN's per-call setup.
@@ -119,7 +122,7 @@ def fold_batch_norm(module: nn.Module) -> nn.Sequential:
 
 def _foldable(layer: nn.Module) -> bool:
     return (
-        type(layer) is nn.BatchNorm1d
+        type(layer) in _BATCH_NORMS
         and layer.track_running_stats
         and layer.running_mean is not None
         and layer.running_var is not None

@@ -5,6 +5,7 @@ from torch import nn
 from skdnn.components.normalization import (
     EPSILON,
     NORMALIZATIONS,
+    KerasBatchNorm1d,
     make_normalization,
     torch_momentum,
 )
@@ -34,13 +35,39 @@ def test_running_statistics_follow_the_chapter(momentum):
     mean, var = torch.zeros(4, dtype=torch.float64), torch.ones(4, dtype=torch.float64)
     for x in batches():
         layer(x)
-        # v <- v * momentum + batch statistic * (1 - momentum); torch keeps the
-        # unbiased batch variance for the running variance
+        # v <- v * momentum + batch statistic * (1 - momentum), with the batch
+        # variance of Eq. 11-3 (divided by the batch size, as Keras does)
         mean = mean * momentum + x.mean(0) * (1 - momentum)
-        var = var * momentum + x.var(0, unbiased=True) * (1 - momentum)
+        var = var * momentum + x.var(0, unbiased=False) * (1 - momentum)
     torch.testing.assert_close(layer.running_mean, mean)
     torch.testing.assert_close(layer.running_var, var)
     assert layer.num_batches_tracked.item() == 6
+
+
+@pytest.mark.parametrize("momentum", [0.99, 0.9, 0.0])
+def test_one_step_at_batch_32_averages_the_biased_variance(momentum):
+    layer = make_normalization("batch", 4, momentum=momentum).train()
+    x = batches(1, batch_size=32)[0].float()
+    layer(x)
+    biased = x.var(0, unbiased=False)
+    # from the initial 1; torch's unbiased variance is 32/31 times larger, which
+    # the float32 tolerance of assert_close (1.3e-6) tells apart even at 0.99
+    torch.testing.assert_close(layer.running_var, momentum * 1.0 + (1 - momentum) * biased)
+
+
+def test_running_variance_of_a_3d_input_counts_every_position():
+    layer = make_normalization("batch", 3, momentum=0.0).double().train()
+    x = torch.randn(5, 3, 7, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    layer(x)
+    torch.testing.assert_close(layer.running_var, x.var((0, 2), unbiased=False))
+
+
+def test_failed_forward_leaves_the_running_variance_unchanged():
+    layer = make_normalization("batch", 4).train()
+    before = layer.running_var.clone()
+    with pytest.raises(RuntimeError):
+        layer(torch.ones(8, 5))  # wrong width
+    torch.testing.assert_close(layer.running_var, before, rtol=0, atol=0)
 
 
 def test_training_uses_batch_statistics():
@@ -89,3 +116,21 @@ def test_unknown_name_and_bad_momentum():
         make_normalization("btach", 3)
     with pytest.raises(ValueError, match="momentum"):
         make_normalization("batch", 3, momentum=99.0)
+
+
+def test_batch_norm_survives_saving_and_folding(tmp_path):
+    from skdnn._utils.module_spec import build_module, describe_module
+    from skdnn.training.inference import fold_batch_norm
+
+    layer = make_normalization("batch", 4, momentum=0.5)
+    for x in batches():
+        layer(x.float())
+    rebuilt = build_module(describe_module(nn.Sequential(layer)))
+    assert type(rebuilt[0]) is KerasBatchNorm1d
+    rebuilt.load_state_dict(nn.Sequential(layer).state_dict())
+    x = batches(1, seed=3)[0].float()
+    network = nn.Sequential(nn.Linear(4, 4), layer).eval()
+    folded = fold_batch_norm(network)
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in folded.modules())
+    torch.testing.assert_close(folded(x), network(x))
+    torch.testing.assert_close(rebuilt.eval()(x), layer.eval()(x))
