@@ -61,9 +61,11 @@ class FTRL(torch.optim.Optimizer):
         w     = (clip(z, -l1, l1) - z) / ((beta + n_new**p) / lr + 2 * l2)
 
     so every weight whose ``|z|`` stays below ``l1`` is exactly zero: with an l1
-    strength the model becomes sparse. As ``z`` sums the gradients of all steps,
-    useful l1 strengths are much larger than the per-step ``l1`` penalty factor
-    of :class:`~skdnn.components.regularizers.Regularization`.
+    strength the model becomes sparse. A weight that has had only zero gradients
+    with ``initial_accumulator_value=0`` (a constant feature, a dead unit) has
+    ``n = z = 0``; it is set to 0, as in Algorithm 1 of the paper. As ``z`` sums
+    the gradients of all steps, useful l1 strengths are much larger than the
+    per-step ``l1`` penalty factor of :class:`~skdnn.components.regularizers.Regularization`.
 
     Parameters
     ----------
@@ -144,6 +146,8 @@ class FTRL(torch.optim.Optimizer):
             if lr == 0:  # a schedule may end at 0 (cosine): FTRL is undefined there, skip
                 continue
             l1, l2 = group["l1_regularization_strength"], group["l2_regularization_strength"]
+            # The denominator (beta + n**p) / lr + 2 * l2 can only vanish where n = 0.
+            zero_possible = power > 0 and group["beta"] == 0 and l2 == 0
             for param in group["params"]:
                 grad = param.grad
                 if grad is None:
@@ -163,7 +167,10 @@ class FTRL(torch.optim.Optimizer):
                 # z += g - sigma * w with sigma = (root - old_root) / lr
                 linear.add_(grad).addcmul_(old_root.sub_(root), param, value=1.0 / lr)
                 quadratic = root.add_(group["beta"]).div_(lr).add_(2.0 * l2)
-                param.copy_(linear.clamp(-l1, l1).sub_(linear).div_(quadratic))
+                weight = linear.clamp(-l1, l1).sub_(linear).div_(quadratic)
+                if zero_possible:  # n = 0 means no gradient yet: z = 0 and w = 0 / 0
+                    weight.masked_fill_(quadratic == 0, 0.0)
+                param.copy_(weight)
         return loss
 
 

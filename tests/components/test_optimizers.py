@@ -302,3 +302,34 @@ def test_ftrl_step_with_zero_rate_changes_nothing():
     train(optimizer, weight, X, y, steps=1)
     assert torch.equal(weight, before[1])
     assert torch.equal(optimizer.state[weight]["linear"], before[0]["state"][0]["linear"])
+
+
+@pytest.mark.parametrize("l1", [0.0, 0.01])
+def test_ftrl_without_initial_accumulator_zeroes_weights_that_get_no_gradient(l1):
+    # A constant-zero feature (or a dead ReLU) gives its weights exact zero
+    # gradients; with n = 0 the update is 0 / 0. McMahan et al.'s Algorithm 1
+    # sets such weights to 0 (|z| = 0 <= l1), without NaN.
+    X, y = logistic_data(n_features=6)
+    X[:, [1, 4]] = 0.0
+    w0 = np.random.default_rng(1).normal(size=X.shape[1])
+    settings = {"lr": 0.5, "power": -0.5, "initial": 0.0, "l1": l1, "l2": 0.0, "beta": 0.0}
+    expected = ftrl_reference(w0, X, y, 10, **settings)
+    weight = torch.tensor(w0, requires_grad=True)
+    optimizer = FTRL([weight], lr=0.5, initial_accumulator_value=0.0, l1_regularization_strength=l1)
+    X_t, y_t = torch.tensor(X), torch.tensor(y)
+    for step in range(10):
+        optimizer.zero_grad()
+        logistic_loss(weight, X_t, y_t).backward()
+        optimizer.step()
+        np.testing.assert_allclose(weight.detach().numpy(), expected[step], atol=1e-5, rtol=0)
+    assert weight[1].item() == weight[4].item() == 0.0
+    assert torch.isfinite(weight).all() and (weight[[0, 2]] != 0).all()
+
+
+def test_ftrl_keeps_a_nan_gradient_visible():
+    # The zero-gradient rule must not hide a real numerical failure.
+    weight = torch.ones(3, requires_grad=True)
+    optimizer = FTRL([weight], lr=0.5, initial_accumulator_value=0.0)
+    weight.grad = torch.tensor([float("nan"), 0.0, 1.0])
+    optimizer.step()
+    assert torch.isnan(weight[0]) and weight[1].item() == 0.0 and torch.isfinite(weight[2])
