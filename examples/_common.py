@@ -2,11 +2,17 @@
 
 Not an example itself: the scripts import it as ``_common`` (they run from
 this folder, which Python puts first on ``sys.path``).
+
+Data: every example runs on scikit-learn's bundled digits (8x8 images, no
+download) and switches to Fashion-MNIST (28x28) when it is installed (Debian's
+``dataset-fashion-mnist``, or ``SKDNN_FASHION_MNIST_DIR``); ``--data`` forces
+either one.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -18,14 +24,15 @@ import torch
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.utils import Bunch
 
 from skdnn.datasets import load_fashion_mnist
 
-#: Fashion-MNIST class names, index = label.
-CLASS_NAMES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)
+#: Set by the documentation build: figures stay open for sphinx-gallery to collect.
+KEEP_FIGURES_ENV_VAR = "SKDNN_EXAMPLES_KEEP_FIGURES"
+DATA_CHOICES = ("auto", "digits", "fashion-mnist")
 
 
 def parse_args(description: str, argv=None, **extra) -> argparse.Namespace:
@@ -36,6 +43,8 @@ def parse_args(description: str, argv=None, **extra) -> argparse.Namespace:
     parser.add_argument("--out", default=None,
                         help="folder for the figures (default: a new temporary folder)")
     parser.add_argument("--seed", type=int, default=42, help="random seed")
+    parser.add_argument("--data", choices=DATA_CHOICES, default="auto",
+                        help="data set (default: Fashion-MNIST when installed, else digits)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: 1 with --quick)")
     for name, (kind, default, text) in extra.items():
@@ -54,11 +63,70 @@ def parse_args(description: str, argv=None, **extra) -> argparse.Namespace:
 _CACHE: dict = {}
 
 
-def fashion_mnist():
-    """The Fashion-MNIST Bunch (read once per process)."""
-    if "data" not in _CACHE:
-        _CACHE["data"] = load_fashion_mnist()
-    return _CACHE["data"]
+def load_data(choice: str = "auto") -> Bunch:
+    """The example data: Fashion-MNIST when installed (or asked for), else digits.
+
+    Returns a Bunch with ``X_train``, ``y_train``, ``X_test``, ``y_test``
+    (float32 pixels in [0, 1]), ``target_names``, ``image_shape``, ``name`` and
+    ``small`` (True for the 1,797 digits, so scripts size their subsets). The
+    choice is printed, with the reason when Fashion-MNIST is not used.
+    """
+    if choice not in _CACHE:
+        _CACHE[choice] = _load(choice)
+        data = _CACHE[choice]
+        print(f"data: {data.name}, {len(data.y_train)} training and {len(data.y_test)} test "
+              f"images of {data.image_shape[0]}x{data.image_shape[1]} pixels{data.note}",
+              flush=True)
+    return _CACHE[choice]
+
+
+def _load(choice: str) -> Bunch:
+    if choice not in DATA_CHOICES:
+        raise ValueError(f"data must be one of {DATA_CHOICES}, got {choice!r}")
+    note = ""
+    if choice != "digits":
+        try:
+            fashion = load_fashion_mnist()
+        except FileNotFoundError as error:
+            if choice == "fashion-mnist":
+                raise
+            where = str(error).split(". ")[0]
+            note = f"; {where}: see skdnn.datasets.load_fashion_mnist to use it"
+        else:
+            return Bunch(X_train=fashion.X_train, y_train=fashion.y_train,
+                         X_test=fashion.X_test, y_test=fashion.y_test,
+                         target_names=tuple(fashion.target_names),
+                         image_shape=fashion.image_shape, name="Fashion-MNIST",
+                         small=False, note="")
+    digits = load_digits()
+    X_train, X_test, y_train, y_test = train_test_split(
+        (digits.data / 16.0).astype(np.float32), digits.target.astype(np.int64),
+        test_size=0.25, stratify=digits.target, random_state=0,
+    )
+    return Bunch(X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
+                 target_names=tuple(str(name) for name in digits.target_names),
+                 image_shape=digits.images.shape[1:], name="scikit-learn's digits",
+                 small=True, note=note)
+
+
+def disjoint_per_class(X, y, sizes, *, classes=None, seed=0):
+    """Disjoint subsets with ``sizes[i]`` rows of each class, e.g. a train and a validation set.
+
+    Raises ``ValueError`` when a class has fewer rows than ``sum(sizes)``.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.unique(y) if classes is None else np.asarray(classes)
+    picked = [[] for _ in sizes]
+    for label in labels:
+        rows = rng.permutation(np.flatnonzero(y == label))
+        if len(rows) < sum(sizes):
+            raise ValueError(f"class {label} has {len(rows)} rows, fewer than the "
+                             f"{sum(sizes)} requested ({' + '.join(map(str, sizes))})")
+        stops = np.cumsum(sizes)
+        for part, (start, stop) in enumerate(zip(stops - sizes, stops, strict=True)):
+            picked[part].append(rows[start:stop])
+    parts = [rng.permutation(np.concatenate(rows)) for rows in picked]
+    return [(X[rows], y[rows]) for rows in parts]
 
 
 def subset(X, y, *, classes=None, n=None, per_class=None, seed=0):
@@ -82,7 +150,7 @@ def print_table(title: str, rows: list[dict], columns: list[str] | None = None) 
 
     def cell(value) -> str:
         if isinstance(value, float):
-            return f"{value:.4f}"
+            return f"{value:.3g}" if 0 < abs(value) < 1e-3 else f"{value:.4f}"
         return "-" if value is None else str(value)
 
     cells = [[cell(row.get(column)) for column in columns] for row in rows]
@@ -98,7 +166,8 @@ def save(fig, out: Path, name: str) -> str:
     """Save and close ``fig`` as ``out/name``; return the path."""
     path = Path(out) / name
     fig.savefig(path, dpi=90)
-    plt.close(fig)
+    if not os.environ.get(KEEP_FIGURES_ENV_VAR):
+        plt.close(fig)
     print(f"saved {path}")
     return str(path)
 

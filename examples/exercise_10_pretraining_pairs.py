@@ -8,7 +8,9 @@ reuses the trunk for the real 10-class task trained on a few labelled images
 per class from the other half, frozen or fine-tuned, and is compared with the
 same network trained from scratch on those few labels.
 
-The book reports 96.7% on MNIST with 500 images per class after pretraining.
+Runs on scikit-learn's digits (20 labelled images per class), or on
+Fashion-MNIST when installed (500 per class). The book reports 96.7% on
+MNIST with 500 images per class after pretraining.
 
 Run ``python examples/exercise_10_pretraining_pairs.py [--quick] [--out DIR]``.
 """
@@ -29,17 +31,18 @@ from skdnn.plotting import compare_learning_curves
 def main(argv=None) -> dict:
     args = _common.parse_args(__doc__, argv)
     quick = args.quick
-    data = _common.fashion_mnist()
+    data = _common.load_data(args.data)
     half = len(data.y_train) // 2
     X_pool, y_pool = data.X_train[:half], data.y_train[:half]
-    X_few, y_few = _common.subset(data.X_train[half:], data.y_train[half:],
-                                  per_class=20 if quick else 500, seed=args.seed)
-    X_val, y_val = _common.subset(data.X_train[half:], data.y_train[half:],
-                                  per_class=20 if quick else 100, seed=args.seed + 1)
+    # Labelled rows (and validation rows, disjoint) from the other half only.
+    sizes = (20, 20) if quick or data.small else (500, 100)
+    (X_few, y_few), (X_val, y_val) = _common.disjoint_per_class(
+        data.X_train[half:], data.y_train[half:], sizes, seed=args.seed,
+    )
     X_test, y_test = _common.subset(data.X_test, data.y_test,
                                     n=1000 if quick else None, seed=args.seed)
 
-    n_pairs = 3000 if quick else 200_000
+    n_pairs = 3000 if quick else 20_000 if data.small else 200_000
     X_pairs, same = make_pairs(X_pool, y_pool, n_pairs, random_state=args.seed)
     X_pairs_test, same_test = make_pairs(X_test, y_test, 1000 if quick else 10_000,
                                          random_state=args.seed)
@@ -68,8 +71,8 @@ def main(argv=None) -> dict:
         rows.append({"model": name, "test_accuracy": float(clf.score(X_test, y_test)),
                      "epochs": clf.n_epochs_, "fit_s": seconds})
     per_class = len(y_few) // len(np.unique(y_few))
-    _common.print_table(f"Exercise 10: 10 classes from {per_class} labelled images per class",
-                        rows)
+    _common.print_table(
+        f"Exercise 10 on {data.name}: 10 classes from {per_class} labelled images per class", rows)
 
     fig, ax = plt.subplots(figsize=(7, 4))
     compare_learning_curves(models, ax=ax, metric="val_accuracy")

@@ -1,6 +1,7 @@
 """Monte-Carlo dropout: better probabilities, and an uncertainty that flags likely errors.
 
-A 5x100 He/ELU network with dropout is trained on Fashion-MNIST. Its test
+A 5x100 He/ELU network with dropout is trained on the digits (or Fashion-MNIST
+when installed). Its test
 predictions are computed twice: plainly (dropout off) and with MC dropout
 (``predict_proba_mc``: the mean of many passes with dropout on, and the
 standard deviation of the probabilities across the passes). The script
@@ -26,7 +27,7 @@ from skdnn import DNNClassifier
 def main(argv=None) -> dict:
     args = _common.parse_args(__doc__, argv)
     quick = args.quick
-    data = _common.fashion_mnist()
+    data = _common.load_data(args.data)
     X, y = _common.subset(data.X_train, data.y_train, n=1500 if quick else None, seed=args.seed)
     X_test, y_test = _common.subset(data.X_test, data.y_test, n=1000 if quick else None,
                                     seed=args.seed)

@@ -6,8 +6,15 @@ each at a customary learning rate, and reports the first epoch whose
 validation accuracy reaches a target, and the final accuracy.
 
 Part 2 trains it with SGD + momentum under each schedule (power,
-exponential, piecewise, performance, 1cycle) and plots the learning rate and
-the validation accuracy per epoch.
+exponential, piecewise, performance, 1cycle) and plots the learning rate of
+every optimizer step and the validation accuracy per epoch. ``history_``
+records the rate at the start of each epoch; the rate of every step is
+replayed with the schedule the estimator uses
+(:class:`skdnn.components.schedules.LRScheduleAdapter`), checked against
+those records, and its last value is the true final rate (1cycle ends at
+``eta0 / 1000``).
+
+Runs on scikit-learn's digits, or on Fashion-MNIST when it is installed.
 
 Run ``python examples/optimizers_and_schedules.py [--quick] [--out DIR]``.
 """
@@ -19,8 +26,11 @@ import sys
 
 import _common
 import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
 from skdnn import DNNClassifier
+from skdnn.components.schedules import LRScheduleAdapter
 from skdnn.plotting import compare_learning_curves
 
 LEARNING_RATES = {
@@ -36,12 +46,35 @@ def _epochs_to(history, target):
     return None
 
 
+def _rates_per_step(clf, steps_per_epoch: int) -> np.ndarray:
+    """The rate of each optimizer step of ``clf``'s fit, replayed without training.
+
+    Only for schedules driven by the step count (not ``"performance"``, which
+    follows the validation loss). The replay is checked against the rate that
+    ``history_`` recorded at the start of each epoch.
+    """
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weight], lr=clf.learning_rate, momentum=0.9)
+    total = clf.max_epochs * steps_per_epoch
+    adapter = LRScheduleAdapter(optimizer, clf.lr_schedule, clf.lr_schedule_params,
+                                steps_per_epoch=steps_per_epoch, total_steps=total)
+    rates = []
+    for _ in range(total):
+        rates.append(adapter.learning_rate)
+        adapter.step()
+    rates = np.array(rates)
+    recorded = np.array([record["lr"] for record in clf.history_])
+    if not np.allclose(rates[::steps_per_epoch][: len(recorded)], recorded, rtol=1e-5):
+        raise RuntimeError(f"replayed {clf.lr_schedule!r} rates differ from history_")
+    return rates
+
+
 def main(argv=None) -> dict:
     args = _common.parse_args(__doc__, argv,
                               target=(float, None, "validation accuracy to reach"))
     quick = args.quick
-    args.target = args.target or (0.6 if quick else 0.85)
-    data = _common.fashion_mnist()
+    data = _common.load_data(args.data)
+    args.target = args.target or (0.6 if quick else 0.95 if data.small else 0.85)
     X, y = _common.subset(data.X_train, data.y_train, n=1000 if quick else 20_000,
                           seed=args.seed)
     X_val, y_val = _common.subset(data.X_test, data.y_test, n=500 if quick else 5000,
@@ -74,27 +107,45 @@ def main(argv=None) -> dict:
         "performance": ("performance", {"factor": 0.5, "patience": 1}),
         "1cycle": ("1cycle", {"max_lr": 0.05}),
     }
-    sched_rows, sched_models = [], {}
+    sched_rows, sched_models, step_rates = [], {}, {}
     for name, (schedule, params) in schedules.items():
         clf = DNNClassifier(**base, optimizer="momentum", learning_rate=0.01,
                             lr_schedule=schedule, lr_schedule_params=params)
         clf.fit(X, y, validation_data=(X_val, y_val))
         sched_models[name] = clf
+        if schedule == "performance":  # constant within an epoch: the records are exact
+            rates = np.repeat([record["lr"] for record in clf.history_], steps)
+        else:
+            rates = _rates_per_step(clf, steps)
+        step_rates[name] = rates
         sched_rows.append({"schedule": name,
-                           "first_lr": float(clf.history_[0]["lr"]),
-                           "last_lr": float(clf.history_[-1]["lr"]),
+                           "first_lr": float(rates[0]),
+                           "max_lr": float(rates.max()),
+                           "last_step_lr": float(rates[-1]),
                            "final_val_accuracy": float(clf.history_[-1]["val_accuracy"])})
-    _common.print_table("Learning-rate schedules (SGD + momentum 0.9, eta0 = 0.01)", sched_rows)
+    _common.print_table("Learning-rate schedules (SGD + momentum 0.9, eta0 = 0.01; "
+                        "rates of the first and the last optimizer step)", sched_rows)
 
+    # One legend per figure, outside the axes, so that it hides no line.
     figures = []
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4), layout="constrained")
     compare_learning_curves(opt_models, ax=axes[0], metric="val_accuracy")
     compare_learning_curves(opt_models, ax=axes[1], metric="loss")
+    axes[1].set_yscale("log")
+    for ax in axes:
+        ax.get_legend().remove()
+    fig.legend(*axes[1].get_legend_handles_labels(), loc="outside right upper",
+               fontsize="small")
     figures.append(_common.save(fig, args.out, "optimizers.png"))
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
-    compare_learning_curves(sched_models, ax=axes[0], metric="lr")
-    axes[0].set_yscale("log")
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4), layout="constrained")
+    for name, rates in step_rates.items():
+        axes[0].plot(1 + np.arange(len(rates)) / steps, rates, label=name)
+    axes[0].set(yscale="log", xlabel="Epoch", ylabel="Learning rate",
+                title="Learning rate of every step")
     compare_learning_curves(sched_models, ax=axes[1], metric="val_accuracy")
+    axes[1].get_legend().remove()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper",
+               fontsize="small")
     figures.append(_common.save(fig, args.out, "schedules.png"))
     return {"optimizers": opt_rows, "schedules": sched_rows, "figures": figures}
 

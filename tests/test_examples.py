@@ -1,4 +1,9 @@
-"""Every script of examples/ runs in --quick mode and returns sane results."""
+"""Every script of examples/ runs in --quick mode and returns sane results.
+
+Each script runs on scikit-learn's digits with Fashion-MNIST hidden (what a
+pip user without the Debian package gets), and on Fashion-MNIST where it is
+installed.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -45,18 +51,71 @@ def restore_threads():
     torch.set_num_threads(threads)
 
 
-@pytest.mark.skipif(not _has_fashion_mnist(), reason="Fashion-MNIST is not installed")
-@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
-def test_example_quick(script, tmp_path, monkeypatch, restore_threads):
+def _run_example(script: Path, out: Path, monkeypatch) -> dict:
     monkeypatch.syspath_prepend(str(EXAMPLES))
+    monkeypatch.delitem(sys.modules, "_common", raising=False)  # its data cache too
     spec = importlib.util.spec_from_file_location(f"example_{script.stem}", script)
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)
     spec.loader.exec_module(module)
     assert module.__doc__ and module.__doc__.strip()
+    return module.main(["--quick", "--out", str(out)])
 
-    results = module.main(["--quick", "--out", str(tmp_path)])
 
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_example_quick_on_digits(script, tmp_path, monkeypatch, capsys, restore_threads):
+    hidden = tmp_path / "no-fashion-mnist"
+    hidden.mkdir()
+    monkeypatch.setenv("SKDNN_FASHION_MNIST_DIR", str(hidden))
+    out = tmp_path / "figures"
+    results = _run_example(script, out, monkeypatch)
+    assert "data: scikit-learn's digits, 1347 training and 450 test images of 8x8" in (
+        capsys.readouterr().out
+    )
+    _check_results(script, results, out)
+    if script.stem == "vanishing_gradients":
+        rows = {row["configuration"]: row for row in results["rows"]}
+        # the lesson: with N(0,1) + logistic the bottom layers get far smaller
+        # gradients than the top ones; He + ELU keeps them even, and far larger
+        assert rows["N(0,1) + logistic"]["top/bottom"] > 3
+        assert 0.3 < rows["He + ELU"]["top/bottom"] < 3
+        assert rows["He + ELU"]["bottom_norm"] > 20 * rows["N(0,1) + logistic"]["bottom_norm"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_fashion_mnist(), reason="Fashion-MNIST is not installed")
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_example_quick_on_fashion_mnist(script, tmp_path, monkeypatch, capsys,
+                                         restore_threads):
+    results = _run_example(script, tmp_path, monkeypatch)
+    assert "data: Fashion-MNIST, 60000 training" in capsys.readouterr().out
+    _check_results(script, results, tmp_path)
+
+
+def test_data_can_be_forced(monkeypatch, tmp_path):
+    hidden = tmp_path / "empty"
+    hidden.mkdir()
+    monkeypatch.setenv("SKDNN_FASHION_MNIST_DIR", str(hidden))
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    monkeypatch.delitem(sys.modules, "_common", raising=False)
+    import _common
+
+    with pytest.raises(FileNotFoundError, match="not found in"):
+        _common.load_data("fashion-mnist")
+    digits = _common.load_data("digits")
+    assert digits.small and digits.image_shape == (8, 8) and digits.X_train.dtype.name == "float32"
+    rows = np.arange(len(digits.y_train))  # row numbers in place of images
+    (rows_a, y_a), (rows_b, y_b) = _common.disjoint_per_class(
+        rows, digits.y_train, (50, 30), classes=[5, 6], seed=0)
+    assert sorted(set(y_a)) == sorted(set(y_b)) == [5, 6]
+    assert np.bincount(y_a)[5:].tolist() == [50, 50] and np.bincount(y_b)[5:].tolist() == [30, 30]
+    assert not set(rows_a) & set(rows_b)
+    assert (digits.y_train[rows_a] == y_a).all()
+    with pytest.raises(ValueError, match="fewer than the 200 requested"):
+        _common.disjoint_per_class(digits.X_train, digits.y_train, (100, 100), seed=0)
+
+
+def _check_results(script: Path, results: dict, tmp_path: Path) -> None:
     assert isinstance(results, dict) and results
     _check("results", results)
     for figure in results.get("figures", []):
@@ -72,6 +131,12 @@ def test_example_quick(script, tmp_path, monkeypatch, restore_threads):
         assert len(results["grad_norms_epoch_1"]["He + ELU"]) == 10
     if script.stem == "optimizers_and_schedules":
         assert len(results["optimizers"]) == 10 and len(results["schedules"]) == 6
+        schedules = {row["schedule"]: row for row in results["schedules"]}
+        # 1cycle: up to max_lr=0.05, and its last step at eta0 / 1000 (not the
+        # rate at the start of the last epoch)
+        assert schedules["1cycle"]["max_lr"] == pytest.approx(0.05, rel=0.02)
+        assert schedules["1cycle"]["last_step_lr"] == pytest.approx(0.01 / 1000)
+        assert schedules["constant"]["last_step_lr"] == pytest.approx(0.01)
     if script.stem == "exercise_09_transfer":
         assert results["cache_speedup"] > 0
 
