@@ -6,7 +6,9 @@ Nesterov SGD), ``beta_1``/``beta_2`` (the Adam family's ``betas``), ``rho``
 (RMSProp's decay, torch's ``alpha``) and ``epsilon`` (torch's ``eps``). Any other
 keyword of the torch class goes through ``optimizer_params``.
 
-PyTorch has no FTRL, so :class:`FTRL` implements FTRL-Proximal here.
+PyTorch has no FTRL, so :class:`FTRL` implements FTRL-Proximal here; momentum and
+Nesterov run on :class:`~skdnn.components.momentum.MomentumSGD`, which follows the
+chapter's form of the update (``torch.optim.SGD``'s differs under a changing rate).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import torch
 
 from skdnn.components._registry import Component, Registry, check_keywords
+from skdnn.components.momentum import MomentumSGD
 
 _TORCH_VERSION = tuple(int(part) for part in torch.__version__.split(".")[:2])
 #: Devices with fused kernels for Adam, AdamW and SGD (CPU ones since torch 2.4).
@@ -226,10 +229,10 @@ _SGD = torch.optim.SGD
 # fmt: off
 _add("sgd", _SGD, "Plain stochastic gradient descent.",
      {"momentum": 0.0, "nesterov": False}, fused=_FUSED)
-_add("momentum", _SGD, "SGD with momentum.", {"nesterov": False}, mapped=("momentum",),
-     fused=_FUSED)
-_add("nesterov", _SGD, "Nesterov accelerated gradient.", {"nesterov": True}, mapped=("momentum",),
-     fused=_FUSED)
+_add("momentum", MomentumSGD, "SGD with momentum (Eq. 11-4).", {"nesterov": False},
+     mapped=("momentum",))
+_add("nesterov", MomentumSGD, "Nesterov accelerated gradient (Eq. 11-5).", {"nesterov": True},
+     mapped=("momentum",))
 _add("adagrad", torch.optim.Adagrad, "AdaGrad: rates scaled by the summed squared gradients.",
      mapped=("eps",), fused=_FUSED_CPU)
 _add("rmsprop", torch.optim.RMSprop, "RMSProp: rates scaled by a decaying mean of squared "

@@ -4,14 +4,15 @@ import numpy as np
 import pytest
 import torch
 
+from skdnn.components.momentum import MomentumSGD
 from skdnn.components.optimizers import FTRL, OPTIMIZERS, build_optimizer
 from skdnn.exceptions import UnknownComponentError
 
-FUSED = ["sgd", "momentum", "nesterov", "adagrad", "adam", "adamw"]
+FUSED = ["sgd", "adagrad", "adam", "adamw"]
 TORCH_CLASSES = {
     "sgd": torch.optim.SGD,
-    "momentum": torch.optim.SGD,
-    "nesterov": torch.optim.SGD,
+    "momentum": MomentumSGD,
+    "nesterov": MomentumSGD,
     "adagrad": torch.optim.Adagrad,
     "rmsprop": torch.optim.RMSprop,
     "adam": torch.optim.Adam,
@@ -110,7 +111,7 @@ def test_fused_kernel_on_cpu_matches_the_reference_implementation(name):
 
 def test_multi_tensor_path_without_a_fused_kernel():
     param = torch.nn.Parameter(torch.zeros(3))
-    for name in ("rmsprop", "adamax", "nadam"):
+    for name in ("rmsprop", "adamax", "nadam", "momentum", "nesterov"):
         group = build_optimizer(name, [param], learning_rate=0.1).param_groups[0]
         assert group["foreach"] is True
         assert not group.get("fused")
