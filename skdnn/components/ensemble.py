@@ -1,0 +1,279 @@
+"""Linear layers for k ensemble members trained at once as one batched network.
+
+Activations of an ensemble network have shape ``(n, k, d)``: ``n`` samples,
+``k`` members, ``d`` features. Element-wise layers (activations, dropout) apply
+to that tensor unchanged, so a whole multilayer perceptron of ``k`` members is
+one network whose linear layers are one of:
+
+* :class:`BatchEnsembleLinear` -- one weight matrix ``W`` shared by all members,
+  with per-member rank-1 adapters ``r_i`` (input side) and ``s_i`` (output
+  side) and a per-member bias (Wen et al., 2020, "BatchEnsemble"; the layer
+  TabM stacks, Gorishniy et al., 2025). Member ``i`` computes
+  ``((x * r_i) @ W.T) * s_i + b_i``, which equals a linear layer with the
+  weight ``W * outer(s_i, r_i)``, at the cost of one shared matrix product.
+* :class:`MemberLinear` -- fully independent weights per member, evaluated as
+  one batched matrix product (:func:`members_linear`, ``torch.baddbmm``).
+
+:func:`expand_members` turns an ``(n, d)`` input into the ``(n, k, d)`` input of
+the first ensemble layer; predictions are the mean over axis 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from skdnn.components._registry import Registry
+
+ADAPTER_INITS = ("ones", "random_signs")
+
+
+def _check_sizes(**sizes: int) -> None:
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def _check_input(x: torch.Tensor, n_members: int, in_features: int, layer: str) -> None:
+    if x.dim() != 3 or x.shape[1] != n_members or x.shape[2] != in_features:
+        raise ValueError(
+            f"{layer} expects input of shape (n, {n_members}, {in_features}) "
+            f"(samples, members, features), got {tuple(x.shape)}."
+        )
+
+
+def expand_members(x: torch.Tensor, n_members: int) -> torch.Tensor:
+    """View an ``(n, d)`` batch as ``(n, n_members, d)``: every member sees every sample.
+
+    The result is a broadcast view (no copy).
+    """
+    _check_sizes(n_members=n_members)
+    if x.dim() != 2:
+        raise ValueError(f"expand_members expects an (n, d) input, got shape {tuple(x.shape)}.")
+    return x.unsqueeze(1).expand(-1, n_members, -1)
+
+
+def members_linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Apply k independent linear maps in one batched matrix product.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (k, n, in_features)
+        Member ``i``'s input is ``x[i]``.
+    weight : torch.Tensor of shape (k, in_features, out_features)
+        Member ``i`` computes ``x[i] @ weight[i]`` (note: not transposed, unlike
+        ``nn.Linear.weight``).
+    bias : torch.Tensor of shape (k, out_features), optional
+
+    Returns
+    -------
+    torch.Tensor of shape (k, n, out_features)
+    """
+    if x.dim() != 3 or weight.dim() != 3 or x.shape[0] != weight.shape[0]:
+        raise ValueError(
+            f"members_linear expects x (k, n, in) and weight (k, in, out), "
+            f"got {tuple(x.shape)} and {tuple(weight.shape)}."
+        )
+    if x.shape[2] != weight.shape[1]:
+        raise ValueError(
+            f"x has {x.shape[2]} input features but weight expects {weight.shape[1]}."
+        )
+    if bias is None:
+        return torch.bmm(x, weight)
+    if bias.shape != (weight.shape[0], weight.shape[2]):
+        raise ValueError(
+            f"bias must have shape {(weight.shape[0], weight.shape[2])}, got {tuple(bias.shape)}."
+        )
+    return torch.baddbmm(bias.unsqueeze(1), x, weight)
+
+
+def _uniform_(tensor: torch.Tensor, bound: float, generator: torch.Generator | None) -> None:
+    with torch.no_grad():
+        tensor.uniform_(-bound, bound, generator=generator)
+
+
+def _init_adapter(
+    tensor: torch.Tensor, adapter_init: str, generator: torch.Generator | None
+) -> None:
+    with torch.no_grad():
+        if adapter_init == "ones":
+            tensor.fill_(1.0)
+        else:
+            signs = torch.randint(0, 2, tensor.shape, generator=generator, dtype=tensor.dtype)
+            tensor.copy_(signs * 2 - 1)
+
+
+class BatchEnsembleLinear(nn.Module):
+    """Linear layer of k members sharing one weight, with rank-1 adapters per member.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    n_members : int
+        Number of ensemble members ``k``.
+    bias : bool, default=True
+        Whether each member has its own bias.
+    adapter_init : {"random_signs", "ones"}, default="random_signs"
+        Initial ``r`` and ``s``: independent random signs (members start
+        different, as in BatchEnsemble) or all ones (members start as the
+        shared layer and differ only through their biases and training).
+    generator : torch.Generator, optional
+        Source of the initial values.
+
+    Attributes
+    ----------
+    weight : Parameter of shape (out_features, in_features)
+        The shared weight, laid out as ``nn.Linear.weight``.
+    r : Parameter of shape (n_members, in_features)
+    s : Parameter of shape (n_members, out_features)
+    bias : Parameter of shape (n_members, out_features) or None
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        n_members: int,
+        *,
+        bias: bool = True,
+        adapter_init: str = "random_signs",
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        _check_sizes(in_features=in_features, out_features=out_features, n_members=n_members)
+        if adapter_init not in ADAPTER_INITS:
+            raise ValueError(
+                f"adapter_init must be one of {ADAPTER_INITS}, got {adapter_init!r}."
+            )
+        self.in_features, self.out_features, self.n_members = in_features, out_features, n_members
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        self.r = nn.Parameter(torch.empty(n_members, in_features))
+        self.s = nn.Parameter(torch.empty(n_members, out_features))
+        self.bias = nn.Parameter(torch.empty(n_members, out_features)) if bias else None
+        bound = 1.0 / math.sqrt(in_features)  # nn.Linear's default range
+        _uniform_(self.weight, bound, generator)
+        if self.bias is not None:
+            _uniform_(self.bias, bound, generator)
+        _init_adapter(self.r, adapter_init, generator)
+        _init_adapter(self.s, adapter_init, generator)
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, n_members: int) -> BatchEnsembleLinear:
+        """k members that all start as copies of ``linear`` (adapters of ones)."""
+        layer = cls(
+            linear.in_features, linear.out_features, n_members,
+            bias=linear.bias is not None, adapter_init="ones",
+        )
+        with torch.no_grad():
+            layer.weight.copy_(linear.weight)
+            if linear.bias is not None:
+                layer.bias.copy_(linear.bias.expand(n_members, -1))
+        return layer.to(linear.weight.device, linear.weight.dtype)
+
+    def member_weight(self, member: int) -> torch.Tensor:
+        """The effective ``(out_features, in_features)`` weight of one member."""
+        return self.weight * torch.outer(self.s[member], self.r[member])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(n, k, in_features)`` to ``(n, k, out_features)``."""
+        _check_input(x, self.n_members, self.in_features, type(self).__name__)
+        out = nn.functional.linear(x * self.r, self.weight) * self.s
+        return out + self.bias if self.bias is not None else out
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"n_members={self.n_members}, bias={self.bias is not None}"
+        )
+
+
+class MemberLinear(nn.Module):
+    """Linear layer of k members with independent weights, as one batched product.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    n_members : int
+        Number of ensemble members ``k``.
+    bias : bool, default=True
+    generator : torch.Generator, optional
+        Source of the initial values; each member is initialized as
+        ``nn.Linear`` would be (uniform in ``±1/sqrt(in_features)``).
+
+    Attributes
+    ----------
+    weight : Parameter of shape (n_members, in_features, out_features)
+        Member ``i`` computes ``x @ weight[i] + bias[i]``.
+    bias : Parameter of shape (n_members, out_features) or None
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        n_members: int,
+        *,
+        bias: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        _check_sizes(in_features=in_features, out_features=out_features, n_members=n_members)
+        self.in_features, self.out_features, self.n_members = in_features, out_features, n_members
+        self.weight = nn.Parameter(torch.empty(n_members, in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(n_members, out_features)) if bias else None
+        bound = 1.0 / math.sqrt(in_features)
+        _uniform_(self.weight, bound, generator)
+        if self.bias is not None:
+            _uniform_(self.bias, bound, generator)
+
+    @classmethod
+    def from_linears(cls, linears: Sequence[nn.Linear]) -> MemberLinear:
+        """Stack k separate ``nn.Linear`` layers (same shapes) into one member layer."""
+        if not linears:
+            raise ValueError("from_linears needs at least one nn.Linear.")
+        first = linears[0]
+        has_bias = first.bias is not None
+        for linear in linears:
+            if (linear.in_features, linear.out_features) != (first.in_features,
+                                                            first.out_features):
+                raise ValueError("All layers passed to from_linears must have the same shape.")
+            if (linear.bias is not None) != has_bias:
+                raise ValueError("Either all layers passed to from_linears have a bias or none.")
+        layer = cls(first.in_features, first.out_features, len(linears), bias=has_bias)
+        with torch.no_grad():
+            layer.weight.copy_(torch.stack([linear.weight.T for linear in linears]))
+            if has_bias:
+                layer.bias.copy_(torch.stack([linear.bias for linear in linears]))
+        return layer.to(first.weight.device, first.weight.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(n, k, in_features)`` to ``(n, k, out_features)``."""
+        _check_input(x, self.n_members, self.in_features, type(self).__name__)
+        out = members_linear(x.transpose(0, 1), self.weight, self.bias)
+        return out.transpose(0, 1)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"n_members={self.n_members}, bias={self.bias is not None}"
+        )
+
+
+ENSEMBLE_LAYERS = Registry("ensemble_layer")
+ENSEMBLE_LAYERS.add(
+    "batch_ensemble",
+    BatchEnsembleLinear,
+    "one shared weight, per-member rank-1 adapters and biases (BatchEnsemble / TabM)",
+    aliases=("shared",),
+)
+ENSEMBLE_LAYERS.add(
+    "independent",
+    MemberLinear,
+    "a full weight matrix per member, one batched matrix product",
+    aliases=("per_member",),
+)
