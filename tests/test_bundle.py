@@ -1,9 +1,12 @@
 """Tests of skdnn._utils.bundle, the safe on-disk format."""
 
+import hashlib
 import json
 import os
 import pickle
+import re
 import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -13,6 +16,7 @@ from hypothesis import strategies as st
 from safetensors.torch import save_file
 
 from skdnn._utils.bundle import FORMAT_NAME, FORMAT_VERSION, read_bundle, write_bundle
+from skdnn.exceptions import SkdnnWarning
 
 
 def _assert_same_tensors(actual, expected):
@@ -130,6 +134,7 @@ def test_file_is_plain_safetensors_with_skdnn_metadata(bundle_path):
     assert metadata["format"] == FORMAT_NAME
     assert metadata["format_version"] == str(FORMAT_VERSION)
     assert json.loads(metadata["spec"]) == {"a": 1}
+    assert re.fullmatch("sha256:[0-9a-f]{64}", metadata["checksum"])
 
 
 # ------------------------------------------------------------------- atomicity
@@ -316,7 +321,14 @@ def test_corrupt_tensor_table(bundle_path):
     header = _header(raw)
     header["w"]["data_offsets"] = [0, 10**6]
     bundle_path.write_bytes(_with_header(raw, header))
-    with pytest.raises(ValueError, match="tensor table or data is truncated or corrupt"):
+    with pytest.raises(ValueError, match="do not match the checksum"):
+        read_bundle(bundle_path)
+    del header["__metadata__"]["checksum"]  # also without one, as in files of earlier versions
+    bundle_path.write_bytes(_with_header(raw, header))
+    with (
+        pytest.warns(SkdnnWarning, match="no checksum"),
+        pytest.raises(ValueError, match="tensor table or data is truncated or corrupt"),
+    ):
         read_bundle(bundle_path)
 
 
@@ -377,9 +389,81 @@ def test_mutated_bundles_load_or_raise_value_error(tmp_path_factory, position, r
     raw[position : position + len(replacement)] = replacement
     path.write_bytes(bytes(raw))
     try:
-        tensors, spec = read_bundle(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SkdnnWarning)  # a mutation may hit the checksum key
+            tensors, spec = read_bundle(path)
     except ValueError as exc:
         assert "not a valid skdnn model file" in str(exc)
-    else:
-        assert isinstance(spec, dict)
-        assert all(isinstance(t, torch.Tensor) for t in tensors.values())
+    else:  # never silently wrong: what loads is what was saved
+        assert spec == {"a": [1, "x"]}
+        _assert_same_tensors(tensors, {"w": torch.arange(4.0), "m": torch.tensor([True])})
+
+
+# -------------------------------------------------------------------- checksum
+
+
+def _data_start(raw: bytes) -> int:
+    (size,) = struct.unpack("<Q", raw[:8])
+    return 8 + size
+
+
+@pytest.mark.parametrize("offset", [0, 5, 47])
+def test_corrupted_tensor_bytes_raise(bundle_path, offset):
+    raw = bytearray(bundle_path.read_bytes())
+    raw[_data_start(raw) + offset] ^= 0x10  # one bit of one weight: still a valid float
+    bundle_path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="do not match the checksum") as info:
+        read_bundle(bundle_path)
+    assert str(bundle_path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda header: header["__metadata__"].update(spec='{"a": 2}'),
+        lambda header: header["w"].update(shape=[4, 3]),
+        lambda header: header["__metadata__"].update(checksum="sha256:" + "0" * 64),
+    ],
+    ids=["spec", "tensor-table", "checksum"],
+)
+def test_consistent_but_changed_header_raises(bundle_path, change):
+    raw = bundle_path.read_bytes()
+    header = _header(raw)
+    change(header)
+    bundle_path.write_bytes(_with_header(raw, header))
+    with pytest.raises(ValueError, match="do not match the checksum"):
+        read_bundle(bundle_path)
+
+
+@pytest.mark.parametrize("checksum", [42, "md5:abc", "sha256:xyz"])
+def test_malformed_checksum_raises(bundle_path, checksum):
+    raw = bundle_path.read_bytes()
+    header = _header(raw)
+    header["__metadata__"]["checksum"] = checksum
+    bundle_path.write_bytes(_with_header(raw, header))
+    with pytest.raises(ValueError, match="checksum"):
+        read_bundle(bundle_path)
+
+
+def test_checksum_is_sha256_of_table_spec_and_data(bundle_path):
+    # Documented layout, so that other tools can verify a file.
+    raw = bundle_path.read_bytes()
+    header = _header(raw)
+    metadata = header.pop("__metadata__")
+    digest = hashlib.sha256()
+    digest.update(json.dumps(header, sort_keys=True, separators=(",", ":")).encode())
+    digest.update(b"\0" + metadata["spec"].encode() + b"\0")
+    digest.update(raw[_data_start(raw) :])
+    assert metadata["checksum"] == "sha256:" + digest.hexdigest()
+
+
+def test_file_without_checksum_loads_with_a_warning(tmp_path):
+    # Files of skdnn versions before checksums: readable, and the user is told
+    # that corruption cannot be detected and how to fix that.
+    path = tmp_path / "old.skdnn"
+    metadata = {"format": FORMAT_NAME, "format_version": "1", "spec": json.dumps({"a": 1})}
+    save_file({"w": torch.arange(3.0)}, path, metadata=metadata)
+    with pytest.warns(SkdnnWarning, match="no checksum.*save it again"):
+        tensors, spec = read_bundle(path)
+    assert spec == {"a": 1}
+    assert torch.equal(tensors["w"], torch.arange(3.0))

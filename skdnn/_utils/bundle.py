@@ -10,18 +10,29 @@ file whose metadata holds three strings:
 ``spec``
     One JSON document (an object) that describes everything that is not a
     tensor: hyper-parameters, class labels, training state, ...
+``checksum``
+    ``"sha256:"`` and the hex SHA-256 digest of the tensor table (the header
+    without its metadata, as JSON with sorted keys and no spaces), a zero byte,
+    the spec, a zero byte and the tensor data. Reading verifies it, so a file
+    changed on disk or in transfer is refused instead of predicting wrongly.
+    Files written before skdnn stored checksums have none; they load with a
+    warning.
 
 Reading a bundle parses JSON and copies raw tensor bytes; it never unpickles
-anything, so loading a file from an untrusted source executes no code.
+anything, so loading a file from an untrusted source executes no code. (The
+checksum detects accidents, not tampering: whoever can change the file can
+recompute it.)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import secrets
 import struct
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +42,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as _safetensors_load
 from safetensors.torch import save as _safetensors_save
 
+from skdnn.exceptions import SkdnnWarning
+
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "read_bundle", "write_bundle"]
 
 FORMAT_NAME = "skdnn"
@@ -38,6 +51,8 @@ FORMAT_VERSION = 1
 
 # Reserved by the safetensors format for the metadata block.
 _METADATA_KEY = "__metadata__"
+_CHECKSUM_KEY = "checksum"
+_CHECKSUM_PATTERN = re.compile("sha256:[0-9a-f]{64}")
 # Errors the safetensors reader raises on malformed input besides its own
 # SafetensorError (unknown dtype names, inconsistent shapes, ...).
 _LOAD_ERRORS = (SafetensorError, KeyError, ValueError, TypeError, RuntimeError, AssertionError)
@@ -105,6 +120,11 @@ def write_bundle(
         "format_version": str(FORMAT_VERSION),
         "spec": spec_json,
     }
+    # The checksum covers the tensor table and data, which do not depend on the
+    # metadata: serialize once to learn them, then again with the checksum.
+    unsigned = _safetensors_save(cpu_tensors, metadata=metadata)
+    header, data_start = _read_header(path, unsigned)
+    metadata[_CHECKSUM_KEY] = _checksum(header, spec_json, memoryview(unsigned)[data_start:])
     payload = _safetensors_save(cpu_tensors, metadata=metadata)
     _atomic_write(path, payload)
 
@@ -144,9 +164,13 @@ def read_bundle(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], 
     """
     path = Path(path)
     data = path.read_bytes()
-    metadata = _read_metadata(path, data)
+    header, data_start = _read_header(path, data)
+    metadata = header.get(_METADATA_KEY)
+    if not isinstance(metadata, dict):
+        raise _invalid(path, "it carries no skdnn metadata (a safetensors file from elsewhere?)")
     _check_format(path, metadata)
     spec = _decode_spec(path, metadata)
+    _verify_checksum(path, header, metadata, memoryview(data)[data_start:])
     try:
         tensors = _safetensors_load(data)
     except _LOAD_ERRORS as exc:
@@ -242,8 +266,8 @@ def _invalid(path: Path, reason: str) -> ValueError:
     return ValueError(f"{path} is not a valid skdnn model file: {reason}")
 
 
-def _read_metadata(path: Path, data: bytes) -> dict[str, Any]:
-    """Parse the safetensors header of ``data`` and return its metadata block."""
+def _read_header(path: Path, data: bytes) -> tuple[dict[str, Any], int]:
+    """Parse the safetensors header of ``data``; return it and where the tensor data starts."""
     if len(data) < 8:
         raise _invalid(path, f"it is only {len(data)} bytes long (truncated or corrupt)")
     (header_size,) = struct.unpack("<Q", data[:8])
@@ -259,10 +283,7 @@ def _read_metadata(path: Path, data: bytes) -> dict[str, Any]:
         raise _invalid(path, f"its header is not valid JSON (truncated or corrupt: {exc})") from exc
     if not isinstance(header, dict):
         raise _invalid(path, "its header is not a JSON object (corrupt)")
-    metadata = header.get(_METADATA_KEY)
-    if not isinstance(metadata, dict):
-        raise _invalid(path, "it carries no skdnn metadata (a safetensors file from elsewhere?)")
-    return metadata
+    return header, 8 + header_size
 
 
 def _check_format(path: Path, metadata: dict[str, Any]) -> None:
@@ -291,3 +312,37 @@ def _decode_spec(path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise _invalid(path, "its spec is not a JSON object (corrupt)")
     return spec
+
+
+def _checksum(header: Mapping[str, Any], spec_text: str, data: memoryview) -> str:
+    """``"sha256:<hex>"`` of the tensor table, the spec and the tensor data."""
+    table = {name: entry for name, entry in header.items() if name != _METADATA_KEY}
+    digest = hashlib.sha256()
+    digest.update(json.dumps(table, sort_keys=True, separators=(",", ":")).encode())
+    digest.update(b"\0" + spec_text.encode("utf-8") + b"\0")
+    digest.update(data)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _verify_checksum(
+    path: Path, header: dict[str, Any], metadata: dict[str, Any], data: memoryview
+) -> None:
+    """Raise unless the stored checksum matches; warn when the file has none."""
+    stored = metadata.get(_CHECKSUM_KEY)
+    if stored is None:
+        warnings.warn(
+            f"{path} has no checksum (it was saved by an earlier version of skdnn), so "
+            "corruption of its weights cannot be detected; load it, check it, and save it "
+            "again to add one.",
+            SkdnnWarning,
+            stacklevel=3,
+        )
+        return
+    if not isinstance(stored, str) or not _CHECKSUM_PATTERN.fullmatch(stored):
+        raise _invalid(path, f"its checksum {stored!r} is malformed (corrupt)")
+    if _checksum(header, metadata["spec"], data) != stored:
+        raise _invalid(
+            path,
+            "its contents do not match the checksum stored in it: the file is corrupt "
+            "(changed on disk or damaged in transfer); use an intact copy",
+        )

@@ -4,7 +4,9 @@ A file holds the network's tensors (safetensors) and a JSON description: the
 estimator's class name, its hyperparameters, its fitted attributes, the layer
 structure and the optimizer/schedule state. Loading instantiates only known
 skdnn estimator classes and standard torch layers, so a crafted file cannot
-execute code; tensors always load on the CPU.
+execute code; tensors always load on the CPU. The file carries a SHA-256
+checksum of its tensors and description (:mod:`skdnn._utils.bundle`), so a
+corrupted file raises ``ValueError`` instead of loading altered weights.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 import os
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -131,3 +132,36 @@ def test_pickle_keeps_cpu_tensors(labelled):
     restored = pickle.loads(pickle.dumps(clf))
     assert np.array_equal(restored.predict_proba(X_test), clf.predict_proba(X_test))
     assert torch.equal(restored._rng_state["shuffle"], clf._rng_state["shuffle"])
+
+
+def test_corrupted_weight_bytes_raise_value_error(labelled, tmp_path):
+    # One bit of one stored weight flipped: the file still parses and, without
+    # a checksum, would load and predict differently.
+    clf, _ = labelled
+    path = tmp_path / "model.skdnn"
+    clf.save(path)
+    raw = bytearray(path.read_bytes())
+    header_size = int.from_bytes(raw[:8], "little")
+    raw[8 + header_size + len(raw[8 + header_size :]) // 2] ^= 0x40
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"model\.skdnn.*do not match the checksum"):
+        DNNClassifier.load(path)
+
+
+def test_file_of_an_earlier_version_without_checksum_loads_with_a_warning(labelled, tmp_path):
+    from safetensors.torch import load_file, safe_open, save_file
+
+    clf, X_test = labelled
+    path = tmp_path / "model.skdnn"
+    clf.save(path)
+    with safe_open(path, "pt") as file:
+        metadata = file.metadata()
+    del metadata["checksum"]  # what skdnn wrote before checksums
+    save_file(load_file(path), path, metadata=metadata)
+    with pytest.warns(SkdnnWarning, match="no checksum"):
+        loaded = DNNClassifier.load(path)
+    assert np.array_equal(loaded.predict_proba(X_test), clf.predict_proba(X_test))
+    loaded.save(path)  # saving again adds the checksum: no warning now
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SkdnnWarning)
+        DNNClassifier.load(path)
