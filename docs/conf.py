@@ -4,8 +4,11 @@ Build (from the repository root)::
 
     python -m sphinx -W --keep-going -b html docs docs/_build/html
 
-The build needs no network access and executes no example: every code sample in
-the user guide is a plain ``code-block``.
+The build needs no network access, and the pages it writes need none either:
+MathJax is copied into ``_static`` (``sphinx-mathjax-offline``). Figures are
+drawn at build time: sphinx-gallery runs every script of ``examples/`` with
+``--quick`` on scikit-learn's digits (into ``docs/auto_examples``, not kept
+in git), and the ``plot::`` directives of the guide run small fits with skdnn.
 """
 
 from __future__ import annotations
@@ -15,9 +18,15 @@ import re
 import sys
 from pathlib import Path
 
-# Import skdnn from this checkout, whether or not it is installed.
+# Import skdnn from this checkout, whether or not it is installed; the
+# examples import their helper module ``_common`` from their own folder.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, os.fspath(REPO_ROOT))
+sys.path.insert(0, os.fspath(REPO_ROOT / "examples"))
+sys.path.insert(0, os.fspath(Path(__file__).resolve().parent / "_ext"))
+# The examples leave their figures open for sphinx-gallery to collect.
+os.environ["SKDNN_EXAMPLES_KEEP_FIGURES"] = "1"
+os.environ.setdefault("MPLBACKEND", "Agg")
 
 import skdnn  # noqa: E402
 
@@ -33,7 +42,10 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # sets mathjax_path to a copy in _static
     "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "matplotlib.sphinxext.plot_directive",
 ]
 
 templates_path: list[str] = []
@@ -62,15 +74,46 @@ numpydoc_show_inherited_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 
-# -- HTML output -------------------------------------------------------------
-html_theme = "alabaster"
-html_title = f"skdnn {release}"
-html_static_path: list[str] = []
-html_theme_options = {
-    "description": "Training deep neural networks, the scikit-learn way",
-    "fixed_sidebar": True,
-    "show_relbars": True,
+# -- sphinx-gallery: examples/ as a gallery, run quickly ------------------------
+sphinx_gallery_conf = {
+    "examples_dirs": os.fspath(REPO_ROOT / "examples"),
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/[^_][^/]*\.py$",  # run every example...
+    "ignore_pattern": r"_common\.py$",  # ...but not the helper module
+    "reset_argv": "skdnn_docs.example_arguments",
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": False,
+    "abort_on_example_error": True,
+    "show_memory": False,
+    "show_signature": False,
+    "min_reported_time": 60,
+    "write_computation_times": False,  # its page loads jQuery from a CDN
+    "image_scrapers": ("matplotlib",),
+    "matplotlib_animations": False,
 }
+
+# -- plot directive: figures of the guide, drawn from code at build time -----------
+plot_include_source = True
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 100)]
+plot_pre_code = "import numpy as np\nimport matplotlib.pyplot as plt\n"
+plot_rcparams = {"figure.figsize": (7, 3.5), "figure.autolayout": True}
+
+# -- HTML output -------------------------------------------------------------
+html_theme = "pydata_sphinx_theme"
+html_title = f"skdnn {release}"
+html_static_path = ["_static"]
+html_css_files = ["skdnn.css"]
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "header_links_before_dropdown": 6,
+    "secondary_sidebar_items": ["page-toc"],
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+}
+html_sidebars = {"index": [], "install": [], "comparison": []}
 html_show_sourcelink = False
 
 

@@ -37,7 +37,9 @@ DATA_CHOICES = ("auto", "digits", "fashion-mnist")
 
 def parse_args(description: str, argv=None, **extra) -> argparse.Namespace:
     """``--quick``, ``--out`` and ``--seed``, plus ``extra`` ``name=(type, default, help)``."""
-    parser = argparse.ArgumentParser(description=description.strip().splitlines()[0])
+    # sphinx-gallery runs the scripts without their docstring (shown as text instead)
+    first_line = next(iter((description or "").strip().splitlines()), None)
+    parser = argparse.ArgumentParser(description=first_line)
     parser.add_argument("--quick", action="store_true",
                         help="tiny subsample and few epochs (a smoke run of seconds)")
     parser.add_argument("--out", default=None,
@@ -73,11 +75,11 @@ def load_data(choice: str = "auto") -> Bunch:
     """
     if choice not in _CACHE:
         _CACHE[choice] = _load(choice)
-        data = _CACHE[choice]
-        print(f"data: {data.name}, {len(data.y_train)} training and {len(data.y_test)} test "
-              f"images of {data.image_shape[0]}x{data.image_shape[1]} pixels{data.note}",
-              flush=True)
-    return _CACHE[choice]
+    data = _CACHE[choice]
+    print(f"data: {data.name}, {len(data.y_train)} training and {len(data.y_test)} test "
+          f"images of {data.image_shape[0]}x{data.image_shape[1]} pixels{data.note}",
+          flush=True)
+    return data
 
 
 def _load(choice: str) -> Bunch:
@@ -166,8 +168,9 @@ def save(fig, out: Path, name: str) -> str:
     """Save and close ``fig`` as ``out/name``; return the path."""
     path = Path(out) / name
     fig.savefig(path, dpi=90)
-    if not os.environ.get(KEEP_FIGURES_ENV_VAR):
-        plt.close(fig)
+    if os.environ.get(KEEP_FIGURES_ENV_VAR):
+        return str(path)  # left open, for sphinx-gallery to show
+    plt.close(fig)
     print(f"saved {path}")
     return str(path)
 

@@ -1,4 +1,8 @@
-"""Exercise 8: a 5x100 He/ELU DNN with Adam and early stopping, tuned, then batch norm and dropout.
+"""Exercise 8: a deep network, tuned, with batch norm and dropout
+==============================================================
+
+A 5x100 He/ELU network with Adam and early stopping, tuned with a small random
+search, then with batch normalization and with dropout.
 
 The chapter's exercise 8 on classes 0-4: digits 0-4 of scikit-learn's bundled
 8x8 digits by default, or T-shirt/top, Trouser, Pullover, Dress and Coat of

@@ -1,4 +1,5 @@
-"""Exercise 9: transfer learning to new classes from 100 images per class.
+"""Exercise 9: transfer learning to new classes
+============================================
 
 Model A is the 5x100 He/ELU network of exercise 8, trained on classes 0-4
 (digits 0-4 by default; T-shirt/top to Coat on Fashion-MNIST when installed).

@@ -1,4 +1,7 @@
-"""Exercise 10: pretraining on an auxiliary task (same or different class?), then few labels.
+"""Exercise 10: pretraining on an auxiliary task
+=============================================
+
+Learn "same class or not?" on pairs of images, then the real task from few labels.
 
 Pairs of images labelled only "same class" or "different class" are cheap to
 collect. A ``SiameseDNNClassifier`` learns that auxiliary task with one 5x100

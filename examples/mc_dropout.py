@@ -1,4 +1,7 @@
-"""Monte-Carlo dropout: better probabilities, and an uncertainty that flags likely errors.
+"""Monte-Carlo dropout
+===================
+
+Better probabilities, and an uncertainty that flags likely errors.
 
 A 5x100 He/ELU network with dropout is trained on the digits (or Fashion-MNIST
 when installed). Its test

@@ -1,4 +1,8 @@
-"""Fast optimizers (Table 11-2 style) and learning-rate schedules, compared on one data set.
+"""Fast optimizers and learning-rate schedules
+===========================================
+
+Every optimizer (as in Table 11-2 of the chapter) and every schedule, compared on
+one data set.
 
 Part 1 trains the same network with every optimizer name of ``DNNClassifier``
 (sgd, momentum, nesterov, adagrad, rmsprop, adam, adamax, nadam, adamw, ftrl),

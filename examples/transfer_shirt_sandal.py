@@ -1,4 +1,7 @@
-"""The Keras-edition transfer: shirt versus sandal from 200 images, over several seeds.
+"""Transfer learning over several seeds: shirt versus sandal
+=========================================================
+
+The Keras edition's transfer example from 200 images, with every seed reported.
 
 Model A is trained on Fashion-MNIST without sandals (5) and shirts (6), i.e.
 on the other eight classes. Model B must tell shirts from sandals with only

@@ -1,4 +1,7 @@
-"""Unsupervised greedy pretraining with a StackedAutoencoder when labels are scarce.
+"""Unsupervised greedy pretraining with a stacked autoencoder
+==========================================================
+
+Pretraining on unlabelled images helps when labels are scarce.
 
 A ``StackedAutoencoder`` (300-150 ELU encoder on Fashion-MNIST when installed,
 100-50 on scikit-learn's 8x8 digits; trained one layer at a time) learns from

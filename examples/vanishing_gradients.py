@@ -1,4 +1,8 @@
-"""Vanishing gradients made visible: initialization and activation in a deep network.
+"""Vanishing gradients made visible
+================================
+
+How initialization and activation decide whether the lower layers of a deep
+network learn at all.
 
 Three networks of ten hidden layers of 50 units, trained with plain SGD on
 standardized inputs:
