@@ -1,4 +1,4 @@
-"""Figures of a training run: learning curves, gradient norms, unit health, rate sweeps.
+"""Figures of a training run: learning curves, gradient norms, unit health, learning rates.
 
 Each function takes a history (``history_``, a list of per-epoch dicts) or any object
 with a ``history_``, draws on ``ax`` (a new figure when None) and returns the axes. It
@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 
 __all__ = ["compare_learning_curves", "plot_activation_health", "plot_gradient_norms",
-           "plot_learning_curves", "plot_lr_finder"]
+           "plot_learning_curves", "plot_lr_finder", "plot_lr_schedule"]
 
 _LABELS = {"loss": "Training loss", "val_loss": "Validation loss", "lr": "Learning rate",
-           "val_accuracy": "Validation accuracy", "time": "Seconds per epoch"}
+           "accuracy": "Training accuracy", "val_accuracy": "Validation accuracy",
+           "time": "Seconds per epoch"}
 
 
 def _pyplot() -> Any:
@@ -91,7 +92,7 @@ def _per_layer(history: Any, key: str, ax: Any, title: str, ylabel: str) -> Any:
 
 
 def plot_learning_curves(history: Any, ax: Any = None) -> Any:
-    """Plot training and validation loss, and validation accuracy, per epoch.
+    """Plot training and validation loss, and training and validation accuracy, per epoch.
 
     Parameters
     ----------
@@ -99,7 +100,8 @@ def plot_learning_curves(history: Any, ax: Any = None) -> Any:
         A ``history_`` list, or a fitted estimator that has one.
     ax : matplotlib Axes, optional
         Where to draw the losses only. When None, a new figure with two panels:
-        losses, and validation accuracy.
+        losses, and accuracy (``accuracy`` and ``val_accuracy``, whichever were
+        recorded).
 
     Returns
     -------
@@ -118,14 +120,18 @@ def plot_learning_curves(history: Any, ax: Any = None) -> Any:
         if len(values):
             panels[0].plot(epochs, values, marker=".", label=_LABELS[key])
     if len(panels) == 2:
-        epochs, accuracy = _series(records, "val_accuracy")
-        if len(accuracy):
-            panels[1].plot(epochs, accuracy, marker=".", color="C1", label=_LABELS["val_accuracy"])
-        else:
-            panels[1].text(0.5, 0.5, "no validation accuracy recorded", ha="center",
+        drawn = False
+        for key in ("accuracy", "val_accuracy"):  # the colours of the matching losses
+            epochs, accuracy = _series(records, key)
+            if len(accuracy):
+                panels[1].plot(epochs, accuracy, marker=".", label=_LABELS[key],
+                               color="C1" if key.startswith("val_") else "C0")
+                drawn = True
+        if not drawn:
+            panels[1].text(0.5, 0.5, "no accuracy recorded", ha="center",
                            va="center", transform=panels[1].transAxes, color="grey")
     val_epochs, val_losses = losses["val_loss"]
-    titles = [("Loss", "Loss"), ("Validation accuracy", "Accuracy")]
+    titles = [("Loss", "Loss"), ("Accuracy", "Accuracy")]
     for panel, (title, ylabel) in zip(panels, titles, strict=False):
         if len(val_losses):
             best = val_epochs[np.nanargmin(val_losses)]
@@ -218,6 +224,68 @@ def plot_lr_finder(learning_rates: Any, losses: Any, suggestion: float | None = 
     return ax
 
 
+def _step_rates(records: list[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Epoch positions and rates of every optimizer step the records describe.
+
+    An epoch's ``lr_steps`` holds the rate of each of its steps; without it the
+    epoch ran ``steps`` steps at ``lr`` (one point at ``lr`` when ``steps`` is
+    not recorded either). Step ``i`` of ``n`` in epoch ``e`` ends at
+    ``e - 1 + (i + 1) / n``, so the last step of an epoch lies on the epoch's
+    number, as in the learning curves.
+    """
+    positions, rates = [], []
+    for index, record in enumerate(records):
+        epoch = record.get("epoch", index + 1)
+        if record.get("lr_steps") is not None:
+            values = np.asarray(record["lr_steps"], dtype=float).ravel()
+        elif "lr" in record:
+            values = np.full(max(int(record.get("steps", 1)), 1), float(record["lr"]))
+        else:
+            continue
+        if len(values):
+            positions.append(epoch - 1 + np.arange(1, len(values) + 1) / len(values))
+            rates.append(values)
+    if not rates:
+        raise ValueError("No epoch of the history recorded 'lr' or 'lr_steps': nothing to plot.")
+    return np.concatenate(positions), np.concatenate(rates)
+
+
+def plot_lr_schedule(history: Any, ax: Any = None, log: bool = False) -> Any:
+    """Plot the learning rate of every optimizer step of a run (its schedule).
+
+    A per-step schedule (``"1cycle"``, ``"exponential"``, ``"power"``,
+    ``"cosine"``) shows as the curve it is rather than one point per epoch: the
+    history's ``lr_steps`` hold each step's rate. Each rate is drawn as a step
+    that holds until the next optimizer step; the x-axis counts epochs, as in
+    :func:`plot_learning_curves`.
+
+    Parameters
+    ----------
+    history : list of dict or estimator
+        A ``history_`` list, or a fitted estimator that has one.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure when None.
+    log : bool, default=False
+        Whether the y-axis is logarithmic (for exponential decay, say).
+
+    Returns
+    -------
+    matplotlib Axes
+        The axes drawn on.
+    """
+    positions, rates = _step_rates(_records(history))
+    start = np.floor(positions[0] - 1e-9)  # where the first step begins
+    ax = _axes(ax)
+    ax.plot(np.r_[start, positions], np.r_[rates[0], rates], drawstyle="steps-pre",
+            label="learning rate")
+    if log:
+        ax.set_yscale("log")
+    ax.set(title="Learning-rate schedule", xlabel="Epoch", ylabel="Learning rate")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
 def compare_learning_curves(histories: Mapping[str, Any], ax: Any = None,
                             metric: str = "val_loss") -> Any:
     """Plot one scalar metric per epoch for several named runs (optimizers, say).
@@ -229,7 +297,8 @@ def compare_learning_curves(histories: Mapping[str, Any], ax: Any = None,
     ax : matplotlib Axes, optional
         Where to draw; a new figure when None.
     metric : str, default="val_loss"
-        A scalar key of the records: "loss", "val_loss", "val_accuracy", "lr", "time".
+        A scalar key of the records: "loss", "val_loss", "accuracy", "val_accuracy",
+        "lr", "time".
 
     Returns
     -------

@@ -18,6 +18,7 @@ from skdnn.plotting import (  # noqa: E402
     plot_gradient_norms,
     plot_learning_curves,
     plot_lr_finder,
+    plot_lr_schedule,
 )
 
 PLOTS = Path("/tmp/skdnn_plots")
@@ -34,6 +35,7 @@ def make_history(n_epochs=12, n_layers=4, validation=True, seed=0):
                                  for k in range(n_layers)],
                   "unhealthy_fraction": [min(1.0, 0.05 * k * epoch / n_epochs)
                                          for k in range(n_layers)]}
+        record["accuracy"] = 0.8 + 0.01 * epoch
         if validation:
             record["val_loss"] = (0.5 + 0.01 * (epoch - 8) ** 2) * (1 + 0.2 * seed)
             record["val_accuracy"] = 0.9 - 0.002 * (epoch - 8) ** 2 * (1 + seed)
@@ -87,7 +89,8 @@ def test_learning_curves_two_panels_and_best_epoch():
     assert len(axes) == 2
     loss_ax, acc_ax = axes
     assert labels(loss_ax) == ["Training loss", "Validation loss", "best epoch (8)"]
-    assert labels(acc_ax) == ["Validation accuracy", "best epoch (8)"]
+    assert labels(acc_ax) == ["Training accuracy", "Validation accuracy", "best epoch (8)"]
+    np.testing.assert_allclose(acc_ax.get_lines()[0].get_ydata(), 0.8 + 0.01 * np.arange(1, 13))
     for ax in axes:
         (marker,) = vertical_lines(ax)
         assert marker.get_xdata()[0] == 8
@@ -104,9 +107,15 @@ def test_learning_curves_on_given_ax_plots_losses_only():
 def test_learning_curves_without_validation():
     loss_ax, acc_ax = plot_learning_curves(make_history(validation=False))
     assert labels(loss_ax) == ["Training loss"]
-    assert not vertical_lines(loss_ax) and not acc_ax.get_lines()
-    assert "no validation accuracy" in acc_ax.texts[0].get_text()
+    assert labels(acc_ax) == ["Training accuracy"] and not vertical_lines(loss_ax)
     save(loss_ax, "learning_curves_no_validation")
+
+
+def test_learning_curves_without_any_accuracy():
+    history = [{"epoch": e, "loss": 1.0 / e} for e in (1, 2, 3)]  # an autoencoder's, say
+    loss_ax, acc_ax = plot_learning_curves(history)
+    assert labels(loss_ax) == ["Training loss"] and not acc_ax.get_lines()
+    assert "no accuracy recorded" in acc_ax.texts[0].get_text()
 
 
 @pytest.mark.parametrize("function", [plot_learning_curves, plot_gradient_norms,
@@ -168,6 +177,45 @@ def test_lr_finder():
     for bad in ([], np.ones(101)):
         with pytest.raises(ValueError, match="losses"):
             plot_lr_finder(rates, bad)
+
+
+def one_cycle_history(n_epochs=4, steps=5):
+    """Per-step rates rising then falling, one constant epoch without lr_steps at the end."""
+    rates = np.r_[np.linspace(0.01, 0.1, n_epochs * steps // 2),
+                  np.linspace(0.1, 0.001, n_epochs * steps - n_epochs * steps // 2)]
+    history = [{"epoch": e + 1, "lr": rates[e * steps], "steps": steps,
+                "lr_steps": rates[e * steps:(e + 1) * steps].tolist()} for e in range(n_epochs)]
+    history.append({"epoch": n_epochs + 1, "lr": 0.001, "steps": steps})
+    return history, np.r_[rates, np.full(steps, 0.001)]
+
+
+def test_lr_schedule_draws_every_step():
+    history, rates = one_cycle_history()
+    ax = plot_lr_schedule(Fitted(history))
+    (line,) = ax.get_lines()
+    # The first point repeats the first rate at the start of epoch 1, so that it is drawn.
+    np.testing.assert_allclose(line.get_ydata(), np.r_[rates[0], rates])
+    x = line.get_xdata()
+    np.testing.assert_allclose(x[[0, 1, 5, -1]], [0.0, 0.2, 1.0, 5.0])  # steps end at epochs
+    assert line.get_drawstyle() == "steps-pre" and ax.get_yscale() == "linear"
+    assert ax.get_xlabel() == "Epoch" and ax.get_ylabel() == "Learning rate"
+    save(ax, "lr_schedule")
+    assert plot_lr_schedule(history, log=True).get_yscale() == "log"
+
+
+def test_lr_schedule_of_a_history_with_one_rate_per_epoch():
+    # Records without step counts (an older history): one point per epoch.
+    history = [{"epoch": e, "lr": 0.1 / e} for e in (11, 12, 13)]  # a continued fit
+    (line,) = plot_lr_schedule(history).get_lines()
+    np.testing.assert_allclose(line.get_xdata(), [10, 11, 12, 13])
+    np.testing.assert_allclose(line.get_ydata(), [0.1 / 11, 0.1 / 11, 0.1 / 12, 0.1 / 13])
+
+
+def test_lr_schedule_without_rates_raises():
+    with pytest.raises(ValueError, match="empty"):
+        plot_lr_schedule([])
+    with pytest.raises(ValueError, match="'lr'"):
+        plot_lr_schedule([{"epoch": 1, "loss": 1.0}])
 
 
 def test_compare_learning_curves():
