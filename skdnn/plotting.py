@@ -20,7 +20,10 @@ __all__ = ["compare_learning_curves", "plot_activation_health", "plot_gradient_n
 
 _LABELS = {"loss": "Training loss", "val_loss": "Validation loss", "lr": "Learning rate",
            "accuracy": "Training accuracy", "val_accuracy": "Validation accuracy",
-           "time": "Seconds per epoch"}
+           "r2": "Training R²", "val_r2": "Validation R²", "time": "Seconds per epoch"}
+#: The score panel of the learning curves: the first of these recorded (classifiers
+#: record accuracy, regressors R²).
+_SCORES = (("Accuracy", ("accuracy", "val_accuracy")), ("R²", ("r2", "val_r2")))
 
 
 def _pyplot() -> Any:
@@ -92,7 +95,7 @@ def _per_layer(history: Any, key: str, ax: Any, title: str, ylabel: str) -> Any:
 
 
 def plot_learning_curves(history: Any, ax: Any = None) -> Any:
-    """Plot training and validation loss, and training and validation accuracy, per epoch.
+    """Plot training and validation loss, and the training and validation score, per epoch.
 
     Parameters
     ----------
@@ -100,13 +103,13 @@ def plot_learning_curves(history: Any, ax: Any = None) -> Any:
         A ``history_`` list, or a fitted estimator that has one.
     ax : matplotlib Axes, optional
         Where to draw the losses only. When None, a new figure with two panels:
-        losses, and accuracy (``accuracy`` and ``val_accuracy``, whichever were
-        recorded).
+        losses, and the score: accuracy (``accuracy`` and ``val_accuracy``,
+        whichever were recorded) or, for a regressor, R² (``val_r2``).
 
     Returns
     -------
     matplotlib Axes or ndarray of two Axes
-        ``ax`` when given, else the array ``[loss_ax, accuracy_ax]``. The best
+        ``ax`` when given, else the array ``[loss_ax, score_ax]``. The best
         epoch (lowest ``val_loss``) is marked by a dashed vertical line.
     """
     records = _records(history)
@@ -119,19 +122,23 @@ def plot_learning_curves(history: Any, ax: Any = None) -> Any:
     for key, (epochs, values) in losses.items():
         if len(values):
             panels[0].plot(epochs, values, marker=".", label=_LABELS[key])
+    score, keys = next(
+        ((name, keys) for name, keys in _SCORES if any(key in r for r in records for key in keys)),
+        _SCORES[0],
+    )
     if len(panels) == 2:
         drawn = False
-        for key in ("accuracy", "val_accuracy"):  # the colours of the matching losses
-            epochs, accuracy = _series(records, key)
-            if len(accuracy):
-                panels[1].plot(epochs, accuracy, marker=".", label=_LABELS[key],
+        for key in keys:  # the colours of the matching losses
+            epochs, values = _series(records, key)
+            if len(values):
+                panels[1].plot(epochs, values, marker=".", label=_LABELS[key],
                                color="C1" if key.startswith("val_") else "C0")
                 drawn = True
         if not drawn:
             panels[1].text(0.5, 0.5, "no accuracy recorded", ha="center",
                            va="center", transform=panels[1].transAxes, color="grey")
     val_epochs, val_losses = losses["val_loss"]
-    titles = [("Loss", "Loss"), ("Accuracy", "Accuracy")]
+    titles = [("Loss", "Loss"), (score, score)]
     for panel, (title, ylabel) in zip(panels, titles, strict=False):
         if len(val_losses):
             best = val_epochs[np.nanargmin(val_losses)]

@@ -258,3 +258,14 @@ def test_real_fit(digits):
     ax = plot_activation_health(clf)
     assert len(ax.get_lines()) == len(clf.history_[0]["unhealthy_fraction"])
     save(ax, "real_activation_health")
+
+
+def test_learning_curves_of_a_regressor_show_validation_r2():
+    history = [{k: v for k, v in r.items() if "accuracy" not in k} for r in make_history()]
+    for record in history:
+        record["val_r2"] = 1.0 - record["val_loss"]
+    _, score_ax = plot_learning_curves(history)
+    assert labels(score_ax) == ["Validation R²", "best epoch (8)"]
+    assert score_ax.get_title() == "R²"
+    np.testing.assert_allclose(score_ax.get_lines()[0].get_ydata(),
+                               [1.0 - r["val_loss"] for r in history])
