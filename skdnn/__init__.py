@@ -1,8 +1,8 @@
 """skdnn: deep feed-forward networks that train well, as scikit-learn estimators.
 
-The estimators are imported on first use (``from skdnn import DNNClassifier``
-or ``skdnn.DNNClassifier``), so that ``import skdnn`` and ``python -m skdnn
---help`` do not pay for importing torch.
+The estimators (and :func:`make_pairs`) are imported on first use (``from
+skdnn import DNNClassifier`` or ``skdnn.DNNClassifier``), so that ``import
+skdnn`` and ``python -m skdnn --help`` do not pay for importing torch.
 """
 
 from __future__ import annotations
@@ -13,9 +13,23 @@ from typing import TYPE_CHECKING, Any
 from skdnn._version import __version__
 
 if TYPE_CHECKING:
-    from skdnn.estimators import DNNClassifier, StackedAutoencoder, TransferDNNClassifier
+    from skdnn.estimators import (
+        DNNClassifier,
+        SiameseDNNClassifier,
+        StackedAutoencoder,
+        TransferDNNClassifier,
+        make_pairs,
+    )
 
-__all__ = ["DNNClassifier", "StackedAutoencoder", "TransferDNNClassifier", "__version__"]
+# Everything public of skdnn.estimators (tests/estimators/test_robustness.py keeps the two equal).
+__all__ = [
+    "DNNClassifier",
+    "SiameseDNNClassifier",
+    "StackedAutoencoder",
+    "TransferDNNClassifier",
+    "__version__",
+    "make_pairs",
+]
 
 _ESTIMATORS = frozenset(__all__) - {"__version__"}
 
