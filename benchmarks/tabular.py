@@ -1,0 +1,128 @@
+"""Accuracy, log-loss and fit time on real tabular classification data sets.
+
+    python benchmarks/tabular.py [--quick] [--split development|evaluation]
+                                 [--systems NAME ...] [--out benchmarks/results/NAME.json]
+
+Every system is fitted on the same stratified 75/25 split per seed (3 seeds;
+``--quick``: 2 small data sets, 1 seed). Systems without categorical support
+get a ``ColumnTransformer`` in front (median imputation + standardization of
+numeric columns, one-hot encoding of categoricals, missing categories as their
+own column). The summary is the geometric mean over data sets of each system's
+error (1 - accuracy), log-loss and fit time divided by MLPClassifier's.
+
+To compare a new system, add a factory ``seed -> estimator`` to ``SYSTEMS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, log_loss
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from tabular_data import datasets
+from tabular_runner import (
+    Factory,
+    markdown_table,
+    numeric_imputer,
+    one_hot_pipeline,
+    ratio_table,
+    run_benchmark,
+)
+
+from skdnn import DNNClassifier
+
+REFERENCE = "MLPClassifier"
+METRICS = ("accuracy", "error", "log_loss", "fit_seconds")
+QUICK_DATASETS = ("breast_cancer", "wells")
+
+
+def _realmlp(seed: int) -> BaseEstimator:
+    from pytabkit import RealMLP_TD_Classifier  # RealMLP does not accept NaN in numbers
+
+    model = RealMLP_TD_Classifier(
+        random_state=seed, device="cpu", n_threads=torch.get_num_threads(), verbosity=0
+    )
+    return make_pipeline(numeric_imputer(), model)
+
+
+def _has_pytabkit() -> bool:
+    try:
+        import pytabkit  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+SYSTEMS: dict[str, Factory] = {
+    "skdnn defaults": lambda seed: one_hot_pipeline(DNNClassifier(random_state=seed)),
+    # The tabular configuration of issue 14 goes here, e.g.
+    # "skdnn tabular": lambda seed: DNNClassifier(**skdnn.configs.TABULAR, random_state=seed),
+    "MLPClassifier": lambda seed: one_hot_pipeline(MLPClassifier(random_state=seed)),
+    "HistGradientBoosting": lambda seed: HistGradientBoostingClassifier(random_state=seed),
+    "LogisticRegression": lambda seed: one_hot_pipeline(LogisticRegression(max_iter=1000)),
+}
+if _has_pytabkit():
+    SYSTEMS["RealMLP (pytabkit)"] = _realmlp
+
+
+def score(model: BaseEstimator, X: pd.DataFrame, y: pd.Series) -> dict[str, float]:
+    """Accuracy, error and log-loss of a fitted classifier on held-out data."""
+    accuracy = accuracy_score(y, model.predict(X))
+    proba = model.predict_proba(X)
+    return {
+        "accuracy": accuracy,
+        "error": 1.0 - accuracy,
+        "log_loss": log_loss(y, proba, labels=model.classes_),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 small data sets, 1 seed")
+    parser.add_argument("--split", choices=("development", "evaluation"))
+    parser.add_argument("--datasets", nargs="+", help="only these data sets")
+    parser.add_argument("--systems", nargs="+", choices=list(SYSTEMS), help="only these systems")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--max-rows", type=int, help="subsample larger data sets to this size")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    chosen = datasets("classification", args.split)
+    names = QUICK_DATASETS if args.quick else args.datasets
+    if names:
+        unknown = sorted(set(names) - set(chosen))
+        if unknown:
+            parser.error(f"unknown data sets {unknown}; choose from {sorted(chosen)}")
+        chosen = {name: chosen[name] for name in names}
+    systems = {name: SYSTEMS[name] for name in (args.systems or SYSTEMS)}
+    if REFERENCE not in systems:
+        systems = {REFERENCE: SYSTEMS[REFERENCE], **systems}
+    result = run_benchmark(
+        chosen, systems, seeds=range(1 if args.quick else args.seeds), score=score,
+        metrics=METRICS, reference=REFERENCE, error="error", max_rows=args.max_rows,
+        out=args.out,
+    )
+    print("\nError (1 - accuracy), mean over seeds:\n" + markdown_table(result, "error"))
+    print("\nLog-loss:\n" + markdown_table(result, "log_loss"))
+    print("\nFit seconds:\n" + markdown_table(result, "fit_seconds", "{:.2f}"))
+    print(f"\nGeometric means relative to {REFERENCE}:\n" + ratio_table(result, METRICS))
+    return result
+
+
+if __name__ == "__main__":
+    main()

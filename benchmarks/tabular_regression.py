@@ -1,0 +1,109 @@
+"""RMSE, R^2 and fit time on real tabular regression data sets.
+
+    python benchmarks/tabular_regression.py [--quick] [--split development|evaluation]
+                                            [--systems NAME ...] [--out PATH.json]
+
+Same method as ``tabular.py``: one random 75/25 split per seed (3 seeds;
+``--quick``: 2 small data sets, 1 seed), a ``ColumnTransformer`` (median
+imputation + standardization, one-hot categoricals) in front of systems
+without categorical support, and the geometric mean over data sets of each
+system's RMSE and fit time divided by MLPRegressor's. Targets are used in
+their own units: ``MLPRegressor`` as it comes does not scale them, so the
+variant with a ``TransformedTargetRegressor`` shows what standardized
+targets are worth.
+
+To compare a new system, add a factory ``seed -> estimator`` to ``SYSTEMS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import Ridge
+from sklearn.metrics import mean_squared_error, r2_score
+from sklearn.neural_network import MLPRegressor
+from sklearn.preprocessing import StandardScaler
+from tabular_data import datasets
+from tabular_runner import Factory, markdown_table, one_hot_pipeline, ratio_table, run_benchmark
+
+REFERENCE = "MLPRegressor"
+METRICS = ("rmse", "r2", "fit_seconds")
+QUICK_DATASETS = ("diabetes", "concrete")
+
+
+def _mlp_scaled_target(seed: int) -> BaseEstimator:
+    model = TransformedTargetRegressor(
+        MLPRegressor(random_state=seed), transformer=StandardScaler()
+    )
+    return one_hot_pipeline(model)
+
+
+SYSTEMS: dict[str, Factory] = {
+    # DNNRegressor (issue 12) goes here once it exists, e.g.
+    # "skdnn defaults": lambda seed: one_hot_pipeline(DNNRegressor(random_state=seed)),
+    "MLPRegressor": lambda seed: one_hot_pipeline(MLPRegressor(random_state=seed)),
+    "MLPRegressor (scaled y)": _mlp_scaled_target,
+    "HistGradientBoosting": lambda seed: HistGradientBoostingRegressor(random_state=seed),
+    "Ridge": lambda seed: one_hot_pipeline(Ridge()),
+}
+
+
+def score(model: BaseEstimator, X: pd.DataFrame, y: pd.Series) -> dict[str, float]:
+    """RMSE and R^2 of a fitted regressor on held-out data."""
+    predicted = model.predict(X)
+    return {
+        "rmse": float(np.sqrt(mean_squared_error(y, predicted))),
+        "r2": float(r2_score(y, predicted)),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 small data sets, 1 seed")
+    parser.add_argument("--split", choices=("development", "evaluation"))
+    parser.add_argument("--datasets", nargs="+", help="only these data sets")
+    parser.add_argument("--systems", nargs="+", choices=list(SYSTEMS), help="only these systems")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--max-rows", type=int, help="subsample larger data sets to this size")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    chosen = datasets("regression", args.split)
+    names = QUICK_DATASETS if args.quick else args.datasets
+    if names:
+        unknown = sorted(set(names) - set(chosen))
+        if unknown:
+            parser.error(f"unknown data sets {unknown}; choose from {sorted(chosen)}")
+        chosen = {name: chosen[name] for name in names}
+    systems = {name: SYSTEMS[name] for name in (args.systems or SYSTEMS)}
+    if REFERENCE not in systems:
+        systems = {REFERENCE: SYSTEMS[REFERENCE], **systems}
+    result = run_benchmark(
+        chosen, systems, seeds=range(1 if args.quick else args.seeds), score=score,
+        metrics=METRICS, reference=REFERENCE, error="rmse", max_rows=args.max_rows,
+        out=args.out,
+    )
+    print("\nRMSE, mean over seeds:\n" + markdown_table(result, "rmse", "{:.4g}"))
+    print("\nR^2:\n" + markdown_table(result, "r2"))
+    print("\nFit seconds:\n" + markdown_table(result, "fit_seconds", "{:.2f}"))
+    print(f"\nGeometric means relative to {REFERENCE}:\n" + ratio_table(result, METRICS))
+    return result
+
+
+if __name__ == "__main__":
+    main()

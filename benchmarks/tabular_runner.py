@@ -1,0 +1,255 @@
+"""The loop shared by the tabular benchmarks: data sets x seeds x systems, then summaries.
+
+A *system* is a factory ``(seed) -> estimator``; every estimator is fitted on
+the raw DataFrame (categoricals as ``category`` dtype, NaN kept), so each
+system brings its own preprocessing (see :func:`one_hot_pipeline`). For each
+seed the data set is split once (stratified for classification) and all
+systems see the same split. Fit time is the wall time of ``fit``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer, make_column_selector
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from tabular_data import TabularDataset, describe
+
+Factory = Callable[[int], BaseEstimator]
+Scorer = Callable[[BaseEstimator, pd.DataFrame, pd.Series], dict[str, float]]
+
+TEST_SIZE = 0.25
+
+
+def one_hot_preprocessor() -> ColumnTransformer:
+    """Numeric columns: median imputation and standardization; categoricals: one-hot.
+
+    Missing categories become their own one-hot column; categories unseen in
+    training encode as all zeros.
+    """
+    numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+    categorical = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value="__missing__"),
+        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+    )
+    return ColumnTransformer(
+        [
+            ("numeric", numeric, make_column_selector(dtype_include="number")),
+            ("categorical", categorical, make_column_selector(dtype_include="category")),
+        ]
+    )
+
+
+def one_hot_pipeline(model: BaseEstimator) -> Pipeline:
+    """``model`` behind :func:`one_hot_preprocessor`, as one estimator."""
+    return make_pipeline(one_hot_preprocessor(), model)
+
+
+def numeric_imputer() -> ColumnTransformer:
+    """Median-impute numeric columns, pass categoricals through, keep a DataFrame."""
+    return ColumnTransformer(
+        [("numeric", SimpleImputer(strategy="median"),
+          make_column_selector(dtype_include="number"))],
+        remainder="passthrough",
+        verbose_feature_names_out=False,
+    ).set_output(transform="pandas")
+
+
+def _as_categorical_strings(X: pd.DataFrame) -> pd.DataFrame:
+    """Category columns with string categories (some estimators need uniform types)."""
+    X = X.copy()
+    for column in X.columns:
+        if isinstance(X[column].dtype, pd.CategoricalDtype):
+            X[column] = X[column].astype(str).where(X[column].notna()).astype("category")
+    return X
+
+
+def load_capped(dataset: TabularDataset, max_rows: int | None) -> tuple[pd.DataFrame, pd.Series]:
+    """Load ``dataset``; above ``max_rows`` rows keep a fixed (stratified) random subsample."""
+    X, y = dataset.load()
+    X = _as_categorical_strings(X)
+    if max_rows is not None and len(X) > max_rows:
+        stratify = y if dataset.task == "classification" else None
+        X, _, y, _ = train_test_split(
+            X, y, train_size=max_rows, random_state=0, stratify=stratify
+        )
+        X, y = X.reset_index(drop=True), y.reset_index(drop=True)
+    return X, y
+
+
+def run_one(
+    dataset: TabularDataset,
+    data: tuple[pd.DataFrame, pd.Series],
+    seed: int,
+    systems: Mapping[str, Factory],
+    score: Scorer,
+) -> dict[str, dict[str, float]]:
+    """Fit every system on one seeded split of ``data``; metrics and fit time per system."""
+    X, y = data
+    stratify = y if dataset.task == "classification" else None
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=TEST_SIZE, random_state=seed, stratify=stratify
+    )
+    results = {}
+    for name, factory in systems.items():
+        model = factory(seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            start = time.perf_counter()
+            model.fit(X_train, y_train)
+            fit_seconds = time.perf_counter() - start
+            metrics = score(model, X_test, y_test)
+        results[name] = {**metrics, "fit_seconds": fit_seconds}
+    return results
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    """Geometric mean of positive values (nan if empty)."""
+    if not values:
+        return math.nan
+    return float(np.exp(np.mean(np.log(values))))
+
+
+def summarize(
+    per_dataset: Mapping[str, Mapping[str, list[Mapping[str, float]]]],
+    metrics: Sequence[str],
+    reference: str,
+    error: str,
+) -> dict[str, Any]:
+    """Mean over seeds per data set and system; geometric means relative to ``reference``.
+
+    ``error`` names the metric whose ratio to the reference's is averaged
+    geometrically (an error: lower is better). Data sets where the reference's
+    error is 0 are left out of that mean (the ratio is undefined) and listed.
+    """
+    means: dict[str, dict[str, dict[str, float]]] = {}
+    for dataset, by_system in per_dataset.items():
+        means[dataset] = {
+            system: {m: float(np.mean([run[m] for run in runs])) for m in metrics}
+            for system, runs in by_system.items()
+        }
+    systems = sorted({s for by_system in means.values() for s in by_system})
+    relative: dict[str, dict[str, float | int]] = {}
+    skipped = [d for d, by in means.items() if by.get(reference, {}).get(error, 0.0) <= 0.0]
+    for system in systems:
+        ratios = {"error": [], "log_loss": [], "fit_seconds": []}
+        for dataset, by_system in means.items():
+            if dataset in skipped or system not in by_system:
+                continue
+            for key, metric in (("error", error), ("log_loss", "log_loss"),
+                                ("fit_seconds", "fit_seconds")):
+                if metric in by_system[system]:
+                    ratios[key].append(
+                        max(by_system[system][metric], 1e-12) / by_system[reference][metric]
+                    )
+        relative[system] = {
+            f"{key}_ratio": geometric_mean(values) for key, values in ratios.items() if values
+        }
+        relative[system]["n_datasets"] = len(ratios["error"])
+    return {"means": means, "relative_to_reference": relative, "reference": reference,
+            "error_metric": error, "left_out_of_geometric_mean": skipped}
+
+
+def run_benchmark(
+    datasets: Mapping[str, TabularDataset],
+    systems: Mapping[str, Factory],
+    *,
+    seeds: Sequence[int],
+    score: Scorer,
+    metrics: Sequence[str],
+    reference: str,
+    error: str,
+    max_rows: int | None = None,
+    out: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run every system on every data set and seed; write JSON after each data set.
+
+    Seeds are the outer loop, so that a run stopped early has every data set at
+    least once; the summary averages whatever seeds finished.
+    """
+    result: dict[str, Any] = {
+        "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                    "torch_threads": torch.get_num_threads()},
+        "seeds": list(seeds),
+        "test_size": TEST_SIZE,
+        "max_rows": max_rows,
+        "systems": list(systems),
+        "datasets": {},
+        "runs": {},
+    }
+    data = {}
+    for name, dataset in datasets.items():
+        data[name] = load_capped(dataset, max_rows)
+        result["datasets"][name] = {**describe(dataset), "rows_used": len(data[name][0])}
+    for seed in seeds:
+        for name, dataset in datasets.items():
+            runs = result["runs"].setdefault(name, {system: [] for system in systems})
+            for system, metrics_of_run in run_one(dataset, data[name], seed, systems,
+                                                  score).items():
+                runs[system].append(metrics_of_run)
+                shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics_of_run.items())
+                log(f"{name} seed={seed} {system}: {shown}")
+            result["summary"] = summarize(result["runs"], metrics, reference, error)
+            if out is not None:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def by_split(result: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, Any]:
+    """The summary recomputed on the development and the evaluation data sets separately."""
+    summary = result["summary"]
+    parts = {}
+    for split in ("development", "evaluation"):
+        names = [n for n, info in result["datasets"].items() if info["split"] == split]
+        if names:
+            parts[split] = summarize(
+                {n: result["runs"][n] for n in names}, metrics,
+                summary["reference"], summary["error_metric"],
+            )["relative_to_reference"]
+    return parts
+
+
+def markdown_table(result: Mapping[str, Any], metric: str, fmt: str = "{:.3f}") -> str:
+    """Per-data-set means of ``metric`` (rows) by system (columns), then the ratios."""
+    summary = result["summary"]
+    systems = result["systems"]
+    lines = ["| data set | split | rows | " + " | ".join(systems) + " |",
+             "|---|---|---|" + "---|" * len(systems)]
+    for name, by_system in summary["means"].items():
+        info = result["datasets"][name]
+        cells = [fmt.format(by_system[s][metric]) if s in by_system else "-" for s in systems]
+        rows = info.get("rows_used", info["rows"])
+        lines.append(f"| {name} | {info['split'][:3]} | {rows} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def ratio_table(result: Mapping[str, Any], metrics: Sequence[str]) -> str:
+    """Geometric-mean ratios to the reference, overall and per split."""
+    parts = {"all": result["summary"]["relative_to_reference"], **by_split(result, metrics)}
+    keys = [k for k in ("error_ratio", "log_loss_ratio", "fit_seconds_ratio")
+            if any(k in v for part in parts.values() for v in part.values())]
+    lines = ["| system | " + " | ".join(f"{p}: {k}" for p in parts for k in keys) + " |",
+             "|---|" + "---|" * (len(parts) * len(keys))]
+    for system in result["systems"]:
+        cells = [
+            f"{parts[p][system][k]:.3f}" if system in parts[p] and k in parts[p][system] else "-"
+            for p in parts for k in keys
+        ]
+        lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
