@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -33,6 +33,9 @@ def _check(ok: bool, schedule: str, name: str, value: object, expected: str) -> 
 @dataclass(kw_only=True)
 class _Schedule:
     """A rate as a function of the step; subclasses override :meth:`rate`."""
+
+    #: Whether :meth:`epoch_end` needs the validation loss to do anything.
+    needs_validation_loss: ClassVar[bool] = False
 
     steps_per_epoch: int
     total_steps: int
@@ -121,6 +124,8 @@ class _Performance(_Schedule):
     The loss improves when it drops by more than ``min_delta`` below the best so
     far; the rate never goes below ``min_lr``.
     """
+
+    needs_validation_loss: ClassVar[bool] = True
 
     factor: float = 0.5
     patience: int = 5
@@ -325,6 +330,15 @@ class LRScheduleAdapter:
                     group["betas"] = (momentum, group["betas"][1])
                 else:
                     group["momentum"] = momentum
+
+    @property
+    def needs_validation_loss(self) -> bool:
+        """Whether the schedule only acts on a validation loss (the performance schedule).
+
+        A run without validation data would leave such a schedule constant, so
+        the estimators refuse that combination.
+        """
+        return self._schedule is not None and self._schedule.needs_validation_loss
 
     def step(self) -> None:
         """Count one optimizer step and set the rate for the next one."""

@@ -144,6 +144,12 @@ def test_one_cycle_leaves_optimizers_without_momentum_alone(optimizer_name):
     assert schedule.learning_rate > ETA0
 
 
+@pytest.mark.parametrize("name", [None, *LR_SCHEDULES.names()])
+def test_only_the_performance_schedule_needs_a_validation_loss(name):
+    params = {"boundaries": [1], "values": [0.1, 0.01]} if name == "piecewise" else {}
+    assert adapter(name, params).needs_validation_loss == (name == "performance")
+
+
 def test_performance_reduces_after_patience_epochs_without_improvement():
     schedule = adapter("performance", {"patience": 2, "factor": 0.5, "min_lr": 0.02})
     observed = []
