@@ -161,6 +161,16 @@ def hidden_blocks(module: nn.Sequential) -> list[nn.Sequential]:
     return [block for name, block in module.named_children() if name.startswith("hidden")]
 
 
-def kernels(module: nn.Module) -> list[nn.Parameter]:
-    """Weight matrices of every Linear layer (the targets of l1/l2 and max-norm)."""
-    return [m.weight for m in module.modules() if isinstance(m, nn.Linear)]
+def kernels(module: nn.Module, *, exclude: tuple[str, ...] = ()) -> list[nn.Parameter]:
+    """Weight matrices of every Linear layer (the targets of l1/l2 and max-norm).
+
+    ``exclude`` names top-level blocks whose layers are left out, e.g.
+    ``(OUTPUT_BLOCK,)`` for the hidden layers' kernels only (the chapter's
+    max-norm constraint).
+    """
+    left_out = {
+        id(m) for name in exclude if hasattr(module, name) for m in getattr(module, name).modules()
+    }
+    return [
+        m.weight for m in module.modules() if isinstance(m, nn.Linear) and id(m) not in left_out
+    ]

@@ -76,3 +76,15 @@ def test_no_hidden_layers_is_a_linear_model():
     net = build_mlp(spec(hidden_layer_sizes=()))
     assert [name for name, _ in net.named_children()] == ["input", "output"]
     assert net(torch.randn(2, 8)).shape == (2, 3)
+
+
+def test_kernels_can_leave_out_the_output_block():
+    from skdnn.network import OUTPUT_BLOCK
+
+    network = build_mlp(MLPSpec(n_features=4, hidden_layer_sizes=(3, 2), n_outputs=5))
+    every = kernels(network)
+    hidden = kernels(network, exclude=(OUTPUT_BLOCK,))
+    assert [k.shape for k in every] == [(3, 4), (2, 3), (5, 2)]
+    assert [k.shape for k in hidden] == [(3, 4), (2, 3)]
+    assert all(a is b for a, b in zip(hidden, every[:2], strict=True))
+    assert len(kernels(network, exclude=("no_such_block",))) == 3
