@@ -174,9 +174,39 @@ def test_invalid_spec_writes_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_missing_directory_raises(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        write_bundle(tmp_path / "no" / "m.skdnn", {}, {})
+def test_missing_directory_raises_naming_the_given_path(tmp_path):
+    path = tmp_path / "no" / "m.skdnn"
+    with pytest.raises(FileNotFoundError, match=re.escape(str(path))):
+        write_bundle(path, {}, {})
+
+
+def test_directory_as_destination_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="is a directory"):
+        write_bundle(tmp_path, {}, {})
+    assert tmp_path.is_dir()
+
+
+def test_special_file_is_refused_not_replaced(tmp_path):
+    if os.name == "nt":
+        pytest.skip("FIFOs are POSIX")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        write_bundle(fifo, {"w": torch.ones(2)}, {})
+    assert fifo.is_fifo()
+    assert os.listdir(tmp_path) == ["pipe"]
+
+
+def test_symlink_is_written_through(tmp_path):
+    target = tmp_path / "models" / "m.skdnn"
+    target.parent.mkdir()
+    write_bundle(target, {"w": torch.zeros(2)}, {})
+    link = tmp_path / "latest.skdnn"
+    link.symlink_to(target)
+    write_bundle(link, {"w": torch.ones(2)}, {"v": 2})
+    assert link.is_symlink()
+    tensors, spec = read_bundle(target)
+    assert torch.equal(tensors["w"], torch.ones(2)) and spec == {"v": 2}
 
 
 def test_file_permissions_follow_umask(tmp_path):

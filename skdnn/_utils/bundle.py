@@ -73,8 +73,8 @@ def write_bundle(
     Parameters
     ----------
     path : str or os.PathLike
-        Destination file. An existing file is replaced; the parent directory
-        must exist.
+        Destination file. An existing file is replaced (through a symbolic
+        link, whose target is replaced); the parent directory must exist.
     tensors : Mapping of str to torch.Tensor
         Named tensors. They are detached, copied to CPU and made contiguous,
         so a model trained on a GPU loads on a CPU-only machine. Tensors that
@@ -93,8 +93,12 @@ def write_bundle(
         tensor, or ``spec`` holds a value that is not plain JSON data (the
         message names its location, e.g. ``spec['params']['sizes'][1]``).
     ValueError
-        If a tensor name is reserved by the format or ``spec`` contains a
-        reference cycle.
+        If a tensor name is reserved by the format, ``spec`` contains a
+        reference cycle, or ``path`` is a directory or a special file (device,
+        FIFO, socket).
+    FileNotFoundError
+        If the parent directory of ``path`` does not exist (the message names
+        ``path``).
 
     See Also
     --------
@@ -232,8 +236,28 @@ def _cpu_copies(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return copies
 
 
+def _writable_destination(path: Path) -> Path:
+    """The regular file that ``path`` names, checked before anything is written.
+
+    A symbolic link is written through (its target is replaced, the link kept);
+    a directory, device, FIFO or socket is refused rather than replaced by a
+    regular file, and a missing parent directory is reported under the name the
+    caller gave, not the temporary file's.
+    """
+    target = path.resolve() if path.is_symlink() else path
+    if target.exists() and not target.is_file():
+        kind = "a directory" if target.is_dir() else "not a regular file"
+        raise ValueError(f"cannot save to {path}: it is {kind}")
+    if not target.parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot save to {path}: the directory {target.parent} does not exist"
+        )
+    return target
+
+
 def _atomic_write(path: Path, payload: bytes) -> None:
     """Write ``payload`` to ``path`` via a fsync-ed temporary file and a rename."""
+    path = _writable_destination(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     try:
         # Mode "x" creates the file with the usual permissions (0o666 & ~umask).
