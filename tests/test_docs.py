@@ -124,29 +124,36 @@ def browser():
         chromium.close()
 
 
-class _Page:
-    """One built page open in chromium, with every off-build request refused."""
+class _Tab:
+    """A browser tab on the built pages that refuses every request outside them."""
 
-    def __init__(self, browser, path: Path) -> None:
+    def __init__(self, browser) -> None:
         self.context = browser.new_context(viewport={"width": 1280, "height": 900})
         self.page = self.context.new_page()
         self.refused: list[str] = []
         self.page.route("**/*", self._route)
-        self.page.goto(path.as_uri(), wait_until="load")
 
     def _route(self, route) -> None:
         url = route.request.url
-        if url.startswith("file://") or url.startswith("data:"):
+        if url.startswith(("file://", "data:")):
             route.continue_()
         else:
             self.refused.append(url)
             route.abort()
 
+    def open(self, path: Path) -> None:
+        self.refused.clear()
+        self.page.goto(path.as_uri(), wait_until="load")
+
     def evaluate(self, script: str):
         return self.page.evaluate(script)
 
-    def close(self) -> None:
-        self.context.close()
+
+@pytest.fixture(scope="module")
+def tab(browser):
+    opened = _Tab(browser)
+    yield opened
+    opened.context.close()
 
 
 _BROKEN_IMAGES = """() => Array.from(document.images)
@@ -164,36 +171,29 @@ _CUT_TABLES = """() => Array.from(document.querySelectorAll('article table'))
     }).length"""
 
 
-def test_pages_load_offline_with_every_image(browser, html: Path) -> None:
+def test_pages_load_offline_with_every_image(tab, html: Path) -> None:
     problems = []
     for path in _pages(html):
-        page = _Page(browser, path)
-        try:
-            name = path.relative_to(html).as_posix()
-            broken = page.evaluate(_BROKEN_IMAGES)
-            cut = page.evaluate(_CUT_CODE)
-            tables = page.evaluate(_CUT_TABLES)
-            if broken or cut or tables or page.refused:
-                problems.append((name, broken, cut, tables, page.refused))
-        finally:
-            page.close()
+        tab.open(path)
+        broken = tab.evaluate(_BROKEN_IMAGES)
+        cut = tab.evaluate(_CUT_CODE)
+        tables = tab.evaluate(_CUT_TABLES)
+        if broken or cut or tables or tab.refused:
+            problems.append((path.relative_to(html).as_posix(), broken, cut, tables, tab.refused))
     assert not problems, "\n".join(map(str, problems))
 
 
 @pytest.mark.parametrize("name", MATH_PAGES)
-def test_math_is_rendered_offline(browser, html: Path, name: str) -> None:
-    page = _Page(browser, html / name)
-    try:
-        page.page.wait_for_function("() => window.MathJax && MathJax.startup", timeout=30_000)
-        page.evaluate("() => MathJax.startup.promise")
-        formulas, rendered = page.evaluate(
-            "() => [document.querySelectorAll('.math').length,"
-            " document.querySelectorAll('.math mjx-container').length]"
-        )
-        text = page.evaluate("() => document.querySelector('article').innerText")
-    finally:
-        page.close()
+def test_math_is_rendered_offline(tab, html: Path, name: str) -> None:
+    tab.open(html / name)
+    tab.page.wait_for_function("() => window.MathJax && MathJax.startup", timeout=30_000)
+    tab.evaluate("() => MathJax.startup.promise")
+    formulas, rendered = tab.evaluate(
+        "() => [document.querySelectorAll('.math').length,"
+        " document.querySelectorAll('.math mjx-container').length]"
+    )
+    text = tab.evaluate("() => document.querySelector('article').innerText")
     assert formulas > 5 and rendered == formulas
     for tex in ("\\frac", "\\(", "\\[", "\\eta", "\\hat", "\\epsilon"):
         assert tex not in text, f"raw TeX {tex!r} on {name}"
-    assert not page.refused
+    assert not tab.refused
