@@ -46,23 +46,28 @@ class TargetScale:
         return cls(np.zeros(n_outputs), np.ones(n_outputs))
 
     @classmethod
-    def fit(cls, y: np.ndarray, *, centered: bool = True) -> TargetScale:
+    def fit(
+        cls, y: np.ndarray, *, centered: bool = True, weight: np.ndarray | None = None
+    ) -> TargetScale:
         """The scaling of the columns of ``y`` (2-D, finite).
 
         ``centered``: subtract each column's mean and divide by its standard
-        deviation. Otherwise divide by the mean of the column (for non-negative
+        deviation. With ``weight`` (one non-negative number per row), the mean
+        and standard deviation are weighted, so that a row of weight ``k``
+        counts as ``k`` copies of it. Otherwise divide by the mean of the column (for non-negative
         targets under a log link). A column whose standard deviation (or mean)
         is zero, or only rounding noise of its mean, gets the scale 1, so that
         a constant column is shifted but not blown up.
         """
         y = np.asarray(y, dtype=np.float64)
+        mean = np.average(y, axis=0, weights=weight)
         if centered:
-            offset = y.mean(axis=0)
-            scale = y.std(axis=0)
+            offset = mean
+            scale = np.sqrt(np.average((y - mean) ** 2, axis=0, weights=weight))
             magnitude = np.abs(offset)
         else:
             offset = np.zeros(y.shape[1])
-            scale = y.mean(axis=0)
+            scale = mean
             magnitude = np.zeros(y.shape[1])
         # Zero, or rounding noise of the mean (a constant column's std is rarely exactly 0).
         tiny = scale <= 10 * np.finfo(np.float64).eps * magnitude

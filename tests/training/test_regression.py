@@ -31,6 +31,18 @@ def test_standardization_round_trip_multi_output():
     np.testing.assert_allclose(back, y, rtol=1e-6)
 
 
+def test_weighted_scale_counts_a_row_of_weight_k_as_k_copies():
+    y = RNG.normal(3.0, 2.0, size=(20, 2))
+    weight = RNG.integers(0, 4, size=20)
+    weighted = TargetScale.fit(y, weight=weight)
+    repeated = TargetScale.fit(np.repeat(y, weight, axis=0))
+    np.testing.assert_allclose(weighted.offset, repeated.offset, rtol=1e-12)
+    np.testing.assert_allclose(weighted.scale, repeated.scale, rtol=1e-12)
+    assert not np.allclose(weighted.offset, TargetScale.fit(y).offset)
+    log_weighted = TargetScale.fit(np.abs(y), centered=False, weight=weight)
+    np.testing.assert_allclose(log_weighted.scale, np.repeat(np.abs(y), weight, axis=0).mean(0))
+
+
 def test_constant_column_with_rounding_noise_is_not_blown_up():
     y = np.full((30, 1), 0.1) * 3  # 0.30000000000000004: mean and std carry rounding noise
     scale = TargetScale.fit(y)
