@@ -38,6 +38,7 @@ from tabular_runner import (
     numeric_imputer,
     one_hot_pipeline,
     ratio_table,
+    resummarize,
     run_benchmark,
 )
 
@@ -45,7 +46,7 @@ from skdnn import DNNClassifier
 
 REFERENCE = "MLPClassifier"
 METRICS = ("accuracy", "error", "log_loss", "fit_seconds")
-QUICK_DATASETS = ("breast_cancer", "wells")
+QUICK_DATASETS = ("breast_cancer", "titanic")
 
 
 def _realmlp(seed: int) -> BaseEstimator:
@@ -98,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--max-rows", type=int, help="subsample larger data sets to this size")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--resummarize", type=Path, metavar="JSON",
+                        help="recompute and print the summary of a saved result; no fitting")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -112,16 +115,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     systems = {name: SYSTEMS[name] for name in (args.systems or SYSTEMS)}
     if REFERENCE not in systems:
         systems = {REFERENCE: SYSTEMS[REFERENCE], **systems}
+    if args.resummarize:
+        result = resummarize(args.resummarize, METRICS)
+        print_tables(result)
+        return result
     result = run_benchmark(
         chosen, systems, seeds=range(1 if args.quick else args.seeds), score=score,
         metrics=METRICS, reference=REFERENCE, error="error", max_rows=args.max_rows,
         out=args.out,
     )
+    print_tables(result)
+    return result
+
+
+def print_tables(result: dict[str, Any]) -> None:
+    """Print the per-data-set tables and the geometric means of ``result``."""
     print("\nError (1 - accuracy), mean over seeds:\n" + markdown_table(result, "error"))
     print("\nLog-loss:\n" + markdown_table(result, "log_loss"))
     print("\nFit seconds:\n" + markdown_table(result, "fit_seconds", "{:.2f}"))
     print(f"\nGeometric means relative to {REFERENCE}:\n" + ratio_table(result, METRICS))
-    return result
 
 
 if __name__ == "__main__":

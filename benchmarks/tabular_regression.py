@@ -36,7 +36,14 @@ from sklearn.metrics import mean_squared_error, r2_score
 from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import StandardScaler
 from tabular_data import datasets
-from tabular_runner import Factory, markdown_table, one_hot_pipeline, ratio_table, run_benchmark
+from tabular_runner import (
+    Factory,
+    markdown_table,
+    one_hot_pipeline,
+    ratio_table,
+    resummarize,
+    run_benchmark,
+)
 
 REFERENCE = "MLPRegressor"
 METRICS = ("rmse", "r2", "fit_seconds")
@@ -79,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--max-rows", type=int, help="subsample larger data sets to this size")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--resummarize", type=Path, metavar="JSON",
+                        help="recompute and print the summary of a saved result; no fitting")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -93,16 +102,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     systems = {name: SYSTEMS[name] for name in (args.systems or SYSTEMS)}
     if REFERENCE not in systems:
         systems = {REFERENCE: SYSTEMS[REFERENCE], **systems}
+    if args.resummarize:
+        result = resummarize(args.resummarize, METRICS)
+        print_tables(result)
+        return result
     result = run_benchmark(
         chosen, systems, seeds=range(1 if args.quick else args.seeds), score=score,
         metrics=METRICS, reference=REFERENCE, error="rmse", max_rows=args.max_rows,
         out=args.out,
     )
+    print_tables(result)
+    return result
+
+
+def print_tables(result: dict[str, Any]) -> None:
+    """Print the per-data-set tables and the geometric means of ``result``."""
     print("\nRMSE, mean over seeds:\n" + markdown_table(result, "rmse", "{:.4g}"))
     print("\nR^2:\n" + markdown_table(result, "r2"))
     print("\nFit seconds:\n" + markdown_table(result, "fit_seconds", "{:.2f}"))
     print(f"\nGeometric means relative to {REFERENCE}:\n" + ratio_table(result, METRICS))
-    return result
 
 
 if __name__ == "__main__":

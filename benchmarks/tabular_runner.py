@@ -129,13 +129,18 @@ def summarize(
     metrics: Sequence[str],
     reference: str,
     error: str,
+    error_floors: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Mean over seeds per data set and system; geometric means relative to ``reference``.
 
     ``error`` names the metric whose ratio to the reference's is averaged
-    geometrically (an error: lower is better). Data sets where the reference's
-    error is 0 are left out of that mean (the ratio is undefined) and listed.
+    geometrically (an error: lower is better). Where ``error_floors`` gives a
+    data set a floor, mean errors below it count as the floor (for a
+    classification error: half a misclassified test sample), so that a perfect
+    score on a small test set gives a finite ratio. Data sets where the
+    reference's error is still 0 are left out of that mean and listed.
     """
+    floors = error_floors or {}
     means: dict[str, dict[str, dict[str, float]]] = {}
     for dataset, by_system in per_dataset.items():
         means[dataset] = {
@@ -144,7 +149,11 @@ def summarize(
         }
     systems = sorted({s for by_system in means.values() for s in by_system})
     relative: dict[str, dict[str, float | int]] = {}
-    skipped = [d for d, by in means.items() if by.get(reference, {}).get(error, 0.0) <= 0.0]
+    def floored(dataset: str, metric: str, value: float) -> float:
+        return max(value, floors.get(dataset, 0.0)) if metric == error else value
+
+    skipped = [d for d, by in means.items()
+               if floored(d, error, by.get(reference, {}).get(error, 0.0)) <= 0.0]
     for system in systems:
         ratios = {"error": [], "log_loss": [], "fit_seconds": []}
         for dataset, by_system in means.items():
@@ -154,14 +163,16 @@ def summarize(
                                 ("fit_seconds", "fit_seconds")):
                 if metric in by_system[system]:
                     ratios[key].append(
-                        max(by_system[system][metric], 1e-12) / by_system[reference][metric]
+                        max(floored(dataset, metric, by_system[system][metric]), 1e-12)
+                        / floored(dataset, metric, by_system[reference][metric])
                     )
         relative[system] = {
             f"{key}_ratio": geometric_mean(values) for key, values in ratios.items() if values
         }
         relative[system]["n_datasets"] = len(ratios["error"])
     return {"means": means, "relative_to_reference": relative, "reference": reference,
-            "error_metric": error, "left_out_of_geometric_mean": skipped}
+            "error_metric": error, "error_floors": dict(floors),
+            "left_out_of_geometric_mean": skipped}
 
 
 def run_benchmark(
@@ -196,6 +207,7 @@ def run_benchmark(
     for name, dataset in datasets.items():
         data[name] = load_capped(dataset, max_rows)
         result["datasets"][name] = {**describe(dataset), "rows_used": len(data[name][0])}
+    floors = error_floors(result)
     for seed in seeds:
         for name, dataset in datasets.items():
             runs = result["runs"].setdefault(name, {system: [] for system in systems})
@@ -204,10 +216,28 @@ def run_benchmark(
                 runs[system].append(metrics_of_run)
                 shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics_of_run.items())
                 log(f"{name} seed={seed} {system}: {shown}")
-            result["summary"] = summarize(result["runs"], metrics, reference, error)
+            result["summary"] = summarize(result["runs"], metrics, reference, error, floors)
             if out is not None:
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def error_floors(result: Mapping[str, Any]) -> dict[str, float]:
+    """Half a misclassified test sample per classification data set of ``result``."""
+    return {
+        name: 0.5 / math.ceil(result["test_size"] * info.get("rows_used", info["rows"]))
+        for name, info in result["datasets"].items() if "classes" in info
+    }
+
+
+def resummarize(path: Path, metrics: Sequence[str]) -> dict[str, Any]:
+    """Recompute the summary of a saved result (after a change in the summary), write it back."""
+    result = json.loads(path.read_text())
+    previous = result["summary"]
+    result["summary"] = summarize(result["runs"], metrics, previous["reference"],
+                                  previous["error_metric"], error_floors(result))
+    path.write_text(json.dumps(result, indent=1))
     return result
 
 
@@ -220,7 +250,7 @@ def by_split(result: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, Any
         if names:
             parts[split] = summarize(
                 {n: result["runs"][n] for n in names}, metrics,
-                summary["reference"], summary["error_metric"],
+                summary["reference"], summary["error_metric"], summary.get("error_floors"),
             )["relative_to_reference"]
     return parts
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -67,3 +68,77 @@ def test_every_system_trains_and_predicts(benchmarks, data):
         probabilities = system.predict_proba(data.X_test)
         assert probabilities.shape == (40, 10)
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def tabular():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import tabular
+        import tabular_data
+        import tabular_regression
+        import tabular_runner
+
+        yield Bunch(classification=tabular, data=tabular_data, regression=tabular_regression,
+                    runner=tabular_runner)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_tabular_datasets_load_offline_with_categoricals_and_missing_values(tabular):
+    import pandas as pd
+
+    data = tabular.data
+    for task, at_least in (("classification", 10), ("regression", 6)):
+        chosen = data.datasets(task)
+        assert len(chosen) >= at_least
+        assert data.datasets(task, "development") and data.datasets(task, "evaluation")
+        for dataset in chosen.values():
+            X, y = dataset.load()
+            assert isinstance(X, pd.DataFrame) and len(X) == len(y) >= 150
+            assert dataset.target not in X.columns and "rownames" not in X.columns
+            assert y.notna().all()
+            for column in X.columns:
+                kind = X[column].dtype
+                assert isinstance(kind, pd.CategoricalDtype) or kind == "float64"
+            if task == "classification":
+                assert 2 <= y.nunique() <= 10
+    credit, _ = data.datasets("classification")["credit_data"].load()
+    assert credit.isna().any().any()  # missing values are kept as NaN
+    assert isinstance(credit["Home"].dtype, pd.CategoricalDtype)
+
+
+def test_tabular_summary_geometric_means_and_error_floor(tabular):
+    runs = {
+        "a": {"ref": [{"error": 0.2}, {"error": 0.4}], "x": [{"error": 0.15}, {"error": 0.15}]},
+        "b": {"ref": [{"error": 0.1}], "x": [{"error": 0.4}]},
+        "c": {"ref": [{"error": 0.0}], "x": [{"error": 0.0}]},
+    }
+    summary = tabular.runner.summarize(runs, ["error"], "ref", "error", {"c": 0.05})
+    assert summary["means"]["a"]["ref"]["error"] == pytest.approx(0.3)
+    # ratios 0.5, 4 and 1 (both floored at 0.05 on c): geometric mean 4 ** (1/3) * 0.5 ** (1/3)
+    assert summary["relative_to_reference"]["x"]["error_ratio"] == pytest.approx(2 ** (1 / 3))
+    without_floor = tabular.runner.summarize(runs, ["error"], "ref", "error")
+    assert without_floor["left_out_of_geometric_mean"] == ["c"]
+    assert without_floor["relative_to_reference"]["x"]["n_datasets"] == 2
+
+
+def test_tabular_quick_mode_runs(tabular, tmp_path):
+    out = tmp_path / "tabular.json"
+    systems = ["MLPClassifier", "skdnn defaults", "HistGradientBoosting", "LogisticRegression"]
+    result = tabular.classification.main(["--quick", "--systems", *systems, "--out", str(out)])
+    assert set(result["runs"]) == {"breast_cancer", "titanic"}
+    saved = json.loads(out.read_text())
+    relative = saved["summary"]["relative_to_reference"]
+    assert relative["MLPClassifier"]["error_ratio"] == pytest.approx(1.0)
+    for system in systems:
+        run = saved["runs"]["titanic"][system][0]
+        assert 0.5 < run["accuracy"] <= 1 and run["log_loss"] > 0 and run["fit_seconds"] > 0
+
+
+def test_tabular_regression_quick_mode_runs(tabular, tmp_path):
+    result = tabular.regression.main(["--quick", "--out", str(tmp_path / "regression.json")])
+    assert set(result["runs"]) == {"diabetes", "concrete"}
+    means = result["summary"]["means"]["concrete"]
+    assert means["HistGradientBoosting"]["r2"] > 0.7
+    assert means["Ridge"]["rmse"] > means["HistGradientBoosting"]["rmse"]
