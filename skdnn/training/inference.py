@@ -8,7 +8,9 @@ the ``Linear`` before it (norm "before" the activation) or after it (norm
 "after" the activation, or on the raw inputs), and drops the dropout layers.
 
 :class:`InferenceNetwork` runs such a folded network with the fastest kernels
-for the batch (oneDNN for many rows on CPU, ``torch.addmm`` for a few), and
+for its weights (oneDNN for float32 on CPU, ``torch.addmm`` otherwise), the
+same for every call, so that a row's outputs have the same bits whatever else
+is in the call (:mod:`~skdnn.training.row_invariance`), and
 :meth:`InferenceNetwork.is_current` says whether it still matches the network
 it was built from (same layers, same parameters, untouched since), so that an
 estimator can cache one and rebuild it only after training changed the weights.
@@ -27,14 +29,16 @@ from torch import nn
 
 from skdnn.components.normalization import KerasBatchNorm1d
 from skdnn.training.freezing import FrozenPrefixSequential
-from skdnn.training.gemm import AtenKernels, OneDNNKernels, kernels_for
+from skdnn.training.gemm import AtenKernels, kernels_for
+from skdnn.training.row_invariance import Serial, aligned_rows, is_exact, pad_rows, rows_independent
 
 #: Batch-norm layers whose evaluation mode is ``BatchNorm1d``'s affine map.
 _BATCH_NORMS = (nn.BatchNorm1d, KerasBatchNorm1d)
 #: Layers that are the identity in evaluation mode.
 _EVAL_IDENTITY = (nn.Dropout, nn.AlphaDropout, nn.FeatureAlphaDropout, nn.Identity)
-#: Below this many rows a chain of ``torch.addmm`` beats oneDNN's per-call setup.
-_ONEDNN_MIN_ROWS = 8
+#: Rows of the blocks of a network that is not a plain chain: any width times
+#: it is a whole number of vector groups (see :mod:`~skdnn.training.row_invariance`).
+_VECTOR_GROUP_SAFE = 64
 
 
 def flat_layers(module: nn.Module) -> list[nn.Module] | None:
@@ -201,10 +205,17 @@ class InferenceNetwork:
         self._own = [tuple(_own_tensors(leaf)) for leaf in leaves]
         self._leaves = leaves
         self._ops: list[Callable[[torch.Tensor], torch.Tensor]] | None = None
+        #: Calls run on a multiple of this many rows (zero rows are appended).
+        self.rows = _VECTOR_GROUP_SAFE
+        #: Whether calls run block by block, each block exactly ``rows`` rows.
+        self.blockwise = True
         if plain:
             has_norm = any(_foldable(leaf) for leaf in leaves)
             layers = list(fold_batch_norm(module)) if has_norm else leaves
-            self._ops = _compile(layers)
+            self._ops, widths = _compile(layers)
+            self.rows = aligned_rows(widths)
+            linears = [layer for layer in layers if type(layer) is nn.Linear]
+            self.blockwise = not _rows_independent(linears)
 
     def is_current(self, module: nn.Module) -> bool:
         """Whether ``module`` is still the network this was built from, unchanged."""
@@ -222,14 +233,35 @@ class InferenceNetwork:
         )
 
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
-        """Outputs of the network for the rows of ``X`` (run under inference mode)."""
+        """Outputs of the network for the rows of ``X`` (run under inference mode).
+
+        Each row's output has the same bits whatever else is in ``X``: the rows
+        are padded with zeros to a multiple of :attr:`rows`, and, unless every
+        product was found to be row-independent on this machine
+        (:func:`~skdnn.training.row_invariance.rows_independent`), run in
+        blocks of exactly :attr:`rows` rows.
+        """
+        n_rows = X.shape[0]
         with torch.inference_mode():
-            if self._ops is None:
+            padded = pad_rows(X, self.rows) if n_rows else X.new_zeros((self.rows, *X.shape[1:]))
+            if self.blockwise:
+                outputs = torch.cat([self._run(block) for block in padded.split(self.rows)])
+            else:
+                outputs = self._run(padded)
+            return outputs if outputs.shape[0] == n_rows else outputs[:n_rows]
+
+    def _run(self, X: torch.Tensor) -> torch.Tensor:
+        if self._ops is None:  # an arbitrary module: on one thread, block by block
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
                 return self.module(X)
-            h = X
-            for op in self._ops:
-                h = op(h)
-            return h
+            finally:
+                torch.set_num_threads(threads)
+        h = X
+        for op in self._ops:
+            h = op(h)
+        return h
 
 
 def _same(now: tuple, before: tuple) -> bool:
@@ -240,34 +272,62 @@ def _own_tensors(module: nn.Module) -> list[torch.Tensor]:
     return [t for t in (*module._parameters.values(), *module._buffers.values()) if t is not None]
 
 
-def _compile(layers: list[nn.Module]) -> list[Callable[[torch.Tensor], torch.Tensor]]:
-    """Turn the layers into callables; a Linear followed by a ReLU becomes one fused product."""
+def _compile(
+    layers: list[nn.Module],
+) -> tuple[list[Callable[[torch.Tensor], torch.Tensor]], list[int]]:
+    """Turn the layers into callables; a Linear followed by a ReLU becomes one fused product.
+
+    Layers that are not exact element-wise maps run on one thread
+    (:class:`~skdnn.training.row_invariance.Serial`). Also returns the widths
+    of their inputs, which decide how many rows a call is padded to.
+    """
     ops: list[Callable[[torch.Tensor], torch.Tensor]] = []
+    widths: list[int] = []
     index = 0
     layers = [layer for layer in layers if not isinstance(layer, _EVAL_IDENTITY)]
+    linears = [layer for layer in layers if type(layer) is nn.Linear]
+    width = linears[0].in_features if linears else None
     while index < len(layers):
         layer = layers[index]
         if type(layer) is nn.Linear:
             relu = index + 1 < len(layers) and type(layers[index + 1]) is nn.ReLU
             ops.append(_linear_op(layer, relu))
+            width = layer.out_features
             index += 2 if relu else 1
-        else:
+            continue
+        if is_exact(layer):
             ops.append(layer)
-            index += 1
-    return ops
+        else:
+            ops.append(Serial(layer))
+            widths.append(_VECTOR_GROUP_SAFE if width is None else width)
+        index += 1
+    return ops, widths
 
 
 def _linear_op(layer: nn.Linear, relu: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The layer on its fastest kernels, the same for any number of rows."""
     weight, bias = layer.weight, layer.bias
     fast: Any = kernels_for(weight)
     fast_op = fast.linear_relu if relu else fast.linear
-    small_op = AtenKernels.linear_relu if relu else AtenKernels.linear
-    if fast is not OneDNNKernels:
-        return lambda x: small_op(x, weight, bias)
+    aten_op = AtenKernels.linear_relu if relu else AtenKernels.linear
+    if fast is AtenKernels:
+        return lambda x: aten_op(x, weight, bias)
 
     def op(x: torch.Tensor) -> torch.Tensor:
-        if x.dtype != weight.dtype:
-            return small_op(x, weight, bias)
-        return (fast_op if x.shape[0] >= _ONEDNN_MIN_ROWS else small_op)(x, weight, bias)
+        return (fast_op if x.dtype == weight.dtype else aten_op)(x, weight, bias)
 
     return op
+
+
+def _rows_independent(linears: list[nn.Linear]) -> bool:
+    """Whether every layer's product gives each row the same bits in any multiple of a block."""
+    return all(
+        rows_independent(
+            kernels_for(linear.weight),
+            linear.in_features,
+            linear.out_features,
+            linear.weight.dtype,
+            linear.weight.device,
+        )
+        for linear in linears
+    )

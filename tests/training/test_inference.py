@@ -133,3 +133,70 @@ def test_is_current_tracks_changes():
     network = InferenceNetwork(module)
     module.output.linear.weight.data = torch.zeros(4, 8)  # swapped storage
     assert not network.is_current(module)
+
+
+BATCH_INVARIANCE_NETWORKS = [
+    {"activation": "relu", "hidden_layer_sizes": (100, 50)},  # fused Linear + ReLU
+    {"activation": "elu", "hidden_layer_sizes": (100, 100, 100)},
+    {"normalization": "batch", "input_normalization": True},  # folded batch norm
+    {"activation": "prelu"},  # learned activation
+    {"normalization": "layer"},  # not foldable: runs as layers
+]
+
+
+@pytest.mark.parametrize("spec", BATCH_INVARIANCE_NETWORKS)
+def test_each_row_gets_the_same_output_whatever_else_is_in_the_call(spec):
+    # Bitwise: a row predicted alone, among others, at any position, in any order.
+    if spec.get("normalization") == "batch":  # statistics far from the initial ones
+        module = _trained(**spec)
+    else:
+        full = {"n_features": 12, "hidden_layer_sizes": (16, 8), "n_outputs": 4, **spec}
+        module = build_mlp(MLPSpec(**full), generator=torch.Generator().manual_seed(0)).eval()
+    assert torch.isfinite(module(torch.ones(2, 12))).all()
+    network = InferenceNetwork(module)
+    X = torch.randn(1200, 12, generator=torch.Generator().manual_seed(3)) * 3 + 2
+    everything = network(X)
+    assert everything.shape == (1200, 4)
+    for size in (1, 2, 3, 7, 8, 9, 31, 100, 513):
+        torch.testing.assert_close(network(X[:size]), everything[:size], rtol=0, atol=0)
+    order = torch.randperm(1200, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(network(X[order]), everything[order], rtol=0, atol=0)
+    for row in (0, 5, 1199):
+        alone = network(X[row : row + 1])
+        torch.testing.assert_close(alone, everything[row : row + 1], rtol=0, atol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(everything, module(X), rtol=1e-4, atol=1e-5)
+
+
+def test_empty_input_gives_empty_output():
+    network = InferenceNetwork(_trained())
+    assert network(torch.zeros(0, 12)).shape == (0, 4)
+
+
+def test_products_that_depend_on_the_row_count_run_in_fixed_blocks(monkeypatch):
+    # Where the self-check finds a kernel whose rows depend on the others (GPUs),
+    # every call runs in blocks of exactly `rows` rows: still bitwise invariant.
+    import skdnn.training.inference as inference
+
+    monkeypatch.setattr(inference, "rows_independent", lambda *args: False)
+    spec = {"n_features": 12, "hidden_layer_sizes": (100,), "n_outputs": 4, "activation": "elu"}
+    module = build_mlp(MLPSpec(**spec), generator=torch.Generator().manual_seed(0)).eval()
+    network = InferenceNetwork(module)
+    assert network.blockwise and network.rows == 16  # 16 * 100 is a multiple of 64
+    X = torch.randn(500, 12, generator=torch.Generator().manual_seed(3))
+    everything = network(X)
+    for size in (1, 17, 333):
+        torch.testing.assert_close(network(X[:size]), everything[:size], rtol=0, atol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(everything, module(X), rtol=1e-4, atol=1e-5)
+
+
+def test_aligned_rows_make_whole_vector_groups():
+    from skdnn.training.row_invariance import ROW_BLOCK, aligned_rows
+
+    assert aligned_rows([]) == ROW_BLOCK
+    for widths in ([100], [300, 100, 10], [64], [7, 100]):
+        rows = aligned_rows(widths)
+        assert rows % ROW_BLOCK == 0
+        assert all(rows * width % 64 == 0 for width in widths)
+    assert aligned_rows([64]) == ROW_BLOCK and aligned_rows([100]) == 16
