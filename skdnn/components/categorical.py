@@ -25,7 +25,18 @@ MISSING_CODE = 0
 
 
 def is_missing(value: Any) -> bool:
-    """Whether ``value`` is a missing marker: None, a NaN, ``pd.NA`` or ``NaT``."""
+    """Tell whether ``value`` marks a missing value: None, a NaN, ``pd.NA`` or ``NaT``.
+
+    Parameters
+    ----------
+    value : object
+        One cell of a column.
+
+    Returns
+    -------
+    bool
+        True for a missing marker.
+    """
     if value is None:
         return True
     try:
@@ -71,7 +82,19 @@ class CategoryCodes:
         self.categories = categories
 
     def fit(self, X: Any) -> CategoryCodes:
-        """Learn the categories of each column of ``X`` (array-like of shape (n, c))."""
+        """Learn the categories of each column.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+            Training data (a DataFrame or an object array); missing values are
+            not categories.
+
+        Returns
+        -------
+        CategoryCodes
+            This encoder, fitted.
+        """
         columns = _as_columns(X).T
         if self.categories is not None:
             if len(self.categories) != len(columns):
@@ -92,7 +115,18 @@ class CategoryCodes:
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        """Codes of shape (n, c), int64: 1..K for known categories, 0 for missing or unseen."""
+        """Map values to codes: 1..K for known categories, 0 for missing or unseen.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+            Data with the columns seen by :meth:`fit`.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_columns)
+            The codes, int64.
+        """
         if not hasattr(self, "categories_"):
             raise ValueError("CategoryCodes must be fitted (call fit(X)) before transform.")
         columns = _as_columns(X).T
@@ -106,7 +140,18 @@ class CategoryCodes:
         return codes
 
     def fit_transform(self, X: Any) -> np.ndarray:
-        """:meth:`fit`, then :meth:`transform` on the same data."""
+        """Fit on ``X``, then transform it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_columns)
+            Training data.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_columns)
+            The codes, int64.
+        """
         return self.fit(X).transform(X)
 
 
@@ -177,7 +222,18 @@ class CategoricalEmbedding(nn.Module):
                              + embedding_dim * len(self.embedded_columns))
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        """Encode integer codes of shape (n, n_columns) as (n, out_features)."""
+        """Encode the codes of every column and lay the vectors side by side.
+
+        Parameters
+        ----------
+        codes : torch.Tensor of shape (n, n_columns)
+            Integer codes (as from :meth:`CategoryCodes.transform`).
+
+        Returns
+        -------
+        torch.Tensor of shape (n, out_features)
+            One-hot columns first, then embedded columns.
+        """
         n_columns = len(self.cardinalities)
         if codes.dim() != 2 or codes.shape[1] != n_columns:
             raise ValueError(
@@ -199,6 +255,7 @@ class CategoricalEmbedding(nn.Module):
         return torch.cat(parts, dim=1)
 
     def extra_repr(self) -> str:
+        """Settings shown by ``repr``."""
         return (f"cardinalities={self.cardinalities}, one_hot={self.one_hot_columns}, "
                 f"embedded={self.embedded_columns}, out_features={self.out_features}")
 

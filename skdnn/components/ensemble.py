@@ -48,7 +48,17 @@ def _check_input(x: torch.Tensor, n_members: int, in_features: int, layer: str) 
 def expand_members(x: torch.Tensor, n_members: int) -> torch.Tensor:
     """View an ``(n, d)`` batch as ``(n, n_members, d)``: every member sees every sample.
 
-    The result is a broadcast view (no copy).
+    Parameters
+    ----------
+    x : torch.Tensor of shape (n, d)
+        The batch.
+    n_members : int
+        Number of ensemble members ``k``.
+
+    Returns
+    -------
+    torch.Tensor of shape (n, n_members, d)
+        A broadcast view of ``x`` (no copy).
     """
     _check_sizes(n_members=n_members)
     if x.dim() != 2:
@@ -69,10 +79,12 @@ def members_linear(
         Member ``i`` computes ``x[i] @ weight[i]`` (note: not transposed, unlike
         ``nn.Linear.weight``).
     bias : torch.Tensor of shape (k, out_features), optional
+        Member ``i`` adds ``bias[i]``.
 
     Returns
     -------
     torch.Tensor of shape (k, n, out_features)
+        Member ``i``'s output is element ``i``.
     """
     if x.dim() != 3 or weight.dim() != 3 or x.shape[0] != weight.shape[0]:
         raise ValueError(
@@ -113,7 +125,10 @@ class BatchEnsembleLinear(nn.Module):
 
     Parameters
     ----------
-    in_features, out_features : int
+    in_features : int
+        Size of each member's input.
+    out_features : int
+        Size of each member's output.
     n_members : int
         Number of ensemble members ``k``.
     bias : bool, default=True
@@ -164,7 +179,21 @@ class BatchEnsembleLinear(nn.Module):
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, n_members: int) -> BatchEnsembleLinear:
-        """k members that all start as copies of ``linear`` (adapters of ones)."""
+        """Build ``n_members`` members that all start as copies of ``linear``.
+
+        Parameters
+        ----------
+        linear : torch.nn.Linear
+            The layer copied; its weight becomes the shared weight, its bias
+            every member's bias, and the adapters start at one.
+        n_members : int
+            Number of ensemble members ``k``.
+
+        Returns
+        -------
+        BatchEnsembleLinear
+            On the device and with the dtype of ``linear``.
+        """
         layer = cls(
             linear.in_features, linear.out_features, n_members,
             bias=linear.bias is not None, adapter_init="ones",
@@ -176,16 +205,39 @@ class BatchEnsembleLinear(nn.Module):
         return layer.to(linear.weight.device, linear.weight.dtype)
 
     def member_weight(self, member: int) -> torch.Tensor:
-        """The effective ``(out_features, in_features)`` weight of one member."""
+        """Return the effective weight of one member, ``W * outer(s_i, r_i)``.
+
+        Parameters
+        ----------
+        member : int
+            Index of the member.
+
+        Returns
+        -------
+        torch.Tensor of shape (out_features, in_features)
+            The weight of the equivalent ``nn.Linear``.
+        """
         return self.weight * torch.outer(self.s[member], self.r[member])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map ``(n, k, in_features)`` to ``(n, k, out_features)``."""
+        """Apply each member's layer to its slice of the input.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, n_members, in_features)
+            The input batch.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_members, out_features)
+            The output batch.
+        """
         _check_input(x, self.n_members, self.in_features, type(self).__name__)
         out = nn.functional.linear(x * self.r, self.weight) * self.s
         return out + self.bias if self.bias is not None else out
 
     def extra_repr(self) -> str:
+        """Sizes shown by ``repr``."""
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"n_members={self.n_members}, bias={self.bias is not None}"
@@ -197,10 +249,14 @@ class MemberLinear(nn.Module):
 
     Parameters
     ----------
-    in_features, out_features : int
+    in_features : int
+        Size of each member's input.
+    out_features : int
+        Size of each member's output.
     n_members : int
         Number of ensemble members ``k``.
     bias : bool, default=True
+        Whether each member has a bias.
     generator : torch.Generator, optional
         Source of the initial values; each member is initialized as
         ``nn.Linear`` would be (uniform in ``±1/sqrt(in_features)``).
@@ -233,7 +289,19 @@ class MemberLinear(nn.Module):
 
     @classmethod
     def from_linears(cls, linears: Sequence[nn.Linear]) -> MemberLinear:
-        """Stack k separate ``nn.Linear`` layers (same shapes) into one member layer."""
+        """Stack k separate layers into one member layer.
+
+        Parameters
+        ----------
+        linears : sequence of torch.nn.Linear
+            Layers of the same shape, all with or all without a bias; layer
+            ``i`` becomes member ``i``.
+
+        Returns
+        -------
+        MemberLinear
+            On the device and with the dtype of the first layer.
+        """
         if not linears:
             raise ValueError("from_linears needs at least one nn.Linear.")
         first = linears[0]
@@ -252,12 +320,24 @@ class MemberLinear(nn.Module):
         return layer.to(first.weight.device, first.weight.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map ``(n, k, in_features)`` to ``(n, k, out_features)``."""
+        """Apply each member's layer to its slice of the input.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, n_members, in_features)
+            The input batch.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_members, out_features)
+            The output batch.
+        """
         _check_input(x, self.n_members, self.in_features, type(self).__name__)
         out = members_linear(x.transpose(0, 1), self.weight, self.bias)
         return out.transpose(0, 1)
 
     def extra_repr(self) -> str:
+        """Sizes shown by ``repr``."""
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"n_members={self.n_members}, bias={self.bias is not None}"

@@ -22,7 +22,25 @@ from skdnn.components._registry import Registry
 
 
 def as_float_array(X: np.ndarray | torch.Tensor, name: str = "X") -> np.ndarray:
-    """``X`` as a 2-D float64 numpy array, NaN allowed; clear errors otherwise."""
+    """Convert ``X`` to a 2-D float64 numpy array, NaN allowed.
+
+    Parameters
+    ----------
+    X : array-like or torch.Tensor of shape (n_samples, n_features)
+        Numbers, NaN for missing values.
+    name : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_samples, n_features)
+        The values as float64.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` does not hold numbers, is not 2-D, or holds infinite values.
+    """
     if torch.is_tensor(X):
         X = X.detach().cpu().numpy()
     try:
@@ -45,11 +63,12 @@ def robust_scale_statistics(X: np.ndarray | torch.Tensor) -> tuple[torch.Tensor,
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
+        Training data, NaN for missing values.
 
     Returns
     -------
     center, factor : torch.Tensor of shape (n_features,)
-        float64.
+        Medians and scale factors, float64.
 
     Raises
     ------
@@ -69,7 +88,20 @@ def robust_scale_statistics(X: np.ndarray | torch.Tensor) -> tuple[torch.Tensor,
 
 
 def smooth_clip(z: torch.Tensor, bound: float = 3.0) -> torch.Tensor:
-    """``z / sqrt(1 + (z / bound)^2)``: the identity near 0, tending to ``±bound``."""
+    """Compute ``z / sqrt(1 + (z / bound)^2)``: the identity near 0, tending to ``±bound``.
+
+    Parameters
+    ----------
+    z : torch.Tensor
+        Values to clip.
+    bound : float, default=3.0
+        The limit of the output for large ``|z|``.
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape as ``z``, inside ``(-bound, bound)``.
+    """
     return z / torch.sqrt(1.0 + (z / bound) ** 2)
 
 
@@ -109,7 +141,18 @@ class RobustScaleSmoothClip(nn.Module):
         self.register_buffer("fitted", torch.tensor(False))
 
     def fit(self, X: np.ndarray | torch.Tensor) -> RobustScaleSmoothClip:
-        """Compute the medians and scale factors of the training data ``X`` (NaN ignored)."""
+        """Compute the medians and scale factors of the training data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; NaN are ignored.
+
+        Returns
+        -------
+        RobustScaleSmoothClip
+            This module, fitted.
+        """
         X = as_float_array(X)
         if X.shape[1] != self.n_features:
             raise ValueError(f"X has {X.shape[1]} columns, expected {self.n_features}.")
@@ -120,7 +163,18 @@ class RobustScaleSmoothClip(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Scale and clip ``x`` of shape (n, n_features)."""
+        """Scale and clip the input; NaN become 0.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, n_features)
+            The input batch.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_features)
+            The output batch.
+        """
         if not self.fitted:
             raise ValueError("RobustScaleSmoothClip must be fitted (call fit(X)) before use.")
         if x.dim() != 2 or x.shape[1] != self.n_features:
@@ -133,6 +187,7 @@ class RobustScaleSmoothClip(nn.Module):
         return torch.nan_to_num(z, nan=0.0)
 
     def extra_repr(self) -> str:
+        """Settings shown by ``repr``."""
         return f"n_features={self.n_features}, clip={self.clip}"
 
 

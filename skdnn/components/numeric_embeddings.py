@@ -124,13 +124,35 @@ class PeriodicEmbedding(nn.Module):
         self.activation = nn.ReLU() if activation else nn.Identity()
 
     def periodic(self, x: torch.Tensor) -> torch.Tensor:
-        """The periodic part: ``(n, d) -> (n, d, 2 m)``, cosines then sines."""
+        """Compute the periodic part: cosines, then sines, of ``2 pi c x``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, n_features)
+            The input batch.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_features, 2 * n_frequencies)
+            The output batch.
+        """
         _check_input(x, self.n_features, type(self).__name__)
         angles = 2 * math.pi * self.frequencies * x.unsqueeze(-1)
         return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Embed ``(n, d)`` inputs as ``(n, d * embedding_dim)``."""
+        """Embed every feature and lay the vectors side by side.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, n_features)
+            The input batch.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_features * embedding_dim)
+            The output batch.
+        """
         return self.activation(self.linear(self.periodic(x))).flatten(1)
 
 
@@ -196,7 +218,18 @@ class PiecewiseLinearEmbedding(nn.Module):
         self.out_features = n_features * (embedding_dim or n_bins)
 
     def fit(self, X: np.ndarray | torch.Tensor) -> PiecewiseLinearEmbedding:
-        """Place the bin edges at quantiles of the training data ``X`` (NaN ignored)."""
+        """Place the bin edges at quantiles of the training data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; NaN are ignored.
+
+        Returns
+        -------
+        PiecewiseLinearEmbedding
+            This module, fitted.
+        """
         X = as_float_array(X)
         if X.shape[1] != self.n_features:
             raise ValueError(f"X has {X.shape[1]} columns, expected {self.n_features}.")
@@ -226,7 +259,18 @@ class PiecewiseLinearEmbedding(nn.Module):
         return self
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The piecewise-linear codes: ``(n, d) -> (n, d, n_bins)``."""
+        """Compute the piecewise-linear codes of every feature.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, n_features)
+            The input batch.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_features, n_bins)
+            The output batch.
+        """
         if not self.fitted:
             raise ValueError("PiecewiseLinearEmbedding must be fitted (call fit(X)) before use.")
         _check_input(x, self.n_features, type(self).__name__)
@@ -234,7 +278,18 @@ class PiecewiseLinearEmbedding(nn.Module):
         return torch.clamp(ramp, min=self.lower, max=self.upper) * self.used
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Embed ``(n, d)`` inputs as ``(n, out_features)``."""
+        """Encode every feature (then its linear layer, if any), side by side.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, n_features)
+            The input batch.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, out_features)
+            The output batch.
+        """
         codes = self.encode(x)
         if self.linear is not None:
             codes = self.activation(self.linear(codes))
