@@ -6,12 +6,14 @@ allocations. :func:`make_step` builds, once per epoch, the cheapest correct
 step for the network and the setup:
 
 * :class:`MLPStep` for the common plain network -- ``Linear`` layers with
-  element-wise activations (ReLU, leaky ReLU, ELU, SELU, tanh, logistic,
-  identity), a cross-entropy loss and no weight penalty. It computes the
-  gradients by hand, in a fixed sequence of matrix products written into
-  preallocated buffers and the parameters' ``.grad`` tensors, without building
-  an autograd graph. The gradients are those autograd computes, up to float
-  rounding.
+  element-wise activations whose registry entry gives a fast forward and
+  backward (ReLU, leaky ReLU, ELU, SELU, tanh, logistic, identity), an
+  objective whose ``fused_gradient`` names an entry of
+  :data:`FUSED_LOSS_GRADIENTS` (cross-entropy) and no weight penalty. It
+  computes the gradients by hand, in a fixed sequence of matrix products
+  written into preallocated buffers and the parameters' ``.grad`` tensors,
+  without building an autograd graph. The gradients are those autograd
+  computes, up to float rounding.
 * :class:`AutogradStep` for everything else (batch or layer norm, dropout,
   other activations, other losses, l1/l2 penalties, frozen blocks): the usual
   ``loss.backward()``, with the gradients reset by assignment instead of
@@ -22,7 +24,8 @@ Adam/AdamW kernel directly where ``optimizer.step()`` would call it (the same
 kernel with the same arguments, so the same result, without the per-step
 Python of ``Optimizer.step``), and ``optimizer.step()`` otherwise.
 
-Plain torch; no scikit-learn.
+The step never changes torch's thread count: the fit owns it
+(:class:`~skdnn._utils.threads.FitThreads`). Plain torch; no scikit-learn.
 """
 
 from __future__ import annotations
@@ -31,28 +34,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.optim import optimizer as _optimizer_module
 
+from skdnn.components.activations import ActivationComponent, activation_of
 from skdnn.training.gemm import AtenKernels, kernels_for
+from skdnn.training.walk import leaf_layers
 
 if TYPE_CHECKING:
-    from skdnn.training.loop import TrainingSetup
+    from skdnn.training.setup import TrainingSetup
 
 Step = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
-
-
-def batch_loss(
-    logits: torch.Tensor,
-    y: torch.Tensor,
-    weight: torch.Tensor | None,
-    loss: Callable[..., torch.Tensor],
-) -> torch.Tensor:
-    """Mean loss of a batch; with ``weight``, the mean of the per-row weighted losses."""
-    if weight is None:
-        return loss(logits, y)
-    return (loss(logits, y, reduction="none") * weight).mean()
 
 
 def make_step(module: nn.Module, setup: TrainingSetup) -> Step:
@@ -64,20 +56,26 @@ def make_step(module: nn.Module, setup: TrainingSetup) -> Step:
     the batch objective (loss plus penalty) times the batch's rows, so that the
     epoch's mean is one sum at the end. Build it again whenever the module or
     the optimizer changed (the loop builds one per epoch).
+
+    The hand-written :class:`MLPStep` applies when the objective names a fused
+    loss gradient (``setup.objective.fused_gradient`` in
+    :data:`FUSED_LOSS_GRADIENTS`), nothing adds a penalty to the loss, the run
+    is in float32 and the module is a plain MLP (:func:`mlp_layers`) whose
+    parameters all train.
     """
     update = optimizer_update(setup.optimizer)
     if setup.autocast_dtype is not None:
         return AutogradStep(module, update, setup)
-    layers = mlp_layers(module) if _plain_objective(setup) else None
+    layers = mlp_layers(module) if _fused_objective(setup) else None
     if layers is not None and _trains_all(layers, setup.optimizer):
         return MLPStep(layers, update, setup)
     return AutogradStep(module, update, setup)
 
 
-def _plain_objective(setup: TrainingSetup) -> bool:
+def _fused_objective(setup: TrainingSetup) -> bool:
     regularization = setup.regularization
     penalized = bool(regularization.kernels) and bool(regularization.l1 or regularization.l2)
-    return setup.loss is F.cross_entropy and not penalized
+    return setup.objective.fused_gradient in FUSED_LOSS_GRADIENTS and not penalized
 
 
 class AutogradStep:
@@ -86,7 +84,7 @@ class AutogradStep:
     def __init__(self, module: nn.Module, update: Callable[[], None], setup: TrainingSetup):
         self.module = module
         self.update = update
-        self.loss = setup.loss
+        self.objective = setup.objective
         self.regularization = regularization = setup.regularization
         self.schedule = setup.schedule
         self.optimized = [p for group in setup.optimizer.param_groups for p in group["params"]]
@@ -104,7 +102,7 @@ class AutogradStep:
         else:  # mixed precision: matrix products in bf16/fp16, the loss in float32
             with torch.autocast(X.device.type, dtype=self.autocast_dtype):
                 outputs = self.module(X)
-        objective = batch_loss(outputs.float(), y, weight, self.loss)
+        objective = self.objective.batch_loss(outputs.float(), y, weight)
         if self.penalized:
             penalty = self.regularization.penalty()
             if penalty is not None:
@@ -129,71 +127,67 @@ class AutogradStep:
         return objective.detach().expand(X.shape[0])  # the batch's total, as a view
 
 
-# --------------------------------------------------------------------------- hand-written MLP step
-def _relu_backward(grad: torch.Tensor, output: torch.Tensor, _: nn.Module) -> torch.Tensor:
-    return torch.ops.aten.threshold_backward(grad, output, 0.0)
+# --------------------------------------------------------------------------- fused loss gradients
+class CrossEntropyGradient:
+    """Softmax cross-entropy of logits and its gradient with respect to them, in one pass.
+
+    ``g = (softmax(h) - onehot(y)) * weight / n``; the row losses are
+    ``-log_softmax(h)[y] * weight``.
+    """
+
+    def __init__(self) -> None:
+        self._minus_one: dict[tuple[int, torch.device, torch.dtype], torch.Tensor] = {}
+
+    def __call__(
+        self, logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(row losses of shape (n, 1), gradient at the logits)``."""
+        n_rows = logits.shape[0]
+        key = (n_rows, logits.device, logits.dtype)
+        minus_one = self._minus_one.get(key)
+        if minus_one is None:
+            minus_one = self._minus_one[key] = logits.new_full((n_rows, 1), -1.0)
+        log_p = torch.log_softmax(logits, dim=1)
+        target = y.unsqueeze(1)
+        losses = log_p.gather(1, target).neg_()
+        g = log_p.exp_().scatter_add_(1, target, minus_one)
+        if weight is None:
+            g.mul_(1.0 / n_rows)
+        else:
+            row_weight = weight.unsqueeze(1)
+            losses.mul_(row_weight)
+            g.mul_(row_weight).mul_(1.0 / n_rows)
+        return losses, g
 
 
-def _leaky_relu_backward(grad: torch.Tensor, output: torch.Tensor, layer: nn.Module):
-    return torch.ops.aten.leaky_relu_backward(grad, output, layer.negative_slope, True)
-
-
-def _elu_backward(grad: torch.Tensor, output: torch.Tensor, layer: nn.Module) -> torch.Tensor:
-    return torch.ops.aten.elu_backward(grad, layer.alpha, 1.0, 1.0, True, output)
-
-
-_SELU_ALPHA = 1.6732632423543772848170429916717
-_SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def _selu_backward(grad: torch.Tensor, output: torch.Tensor, _: nn.Module) -> torch.Tensor:
-    return torch.ops.aten.elu_backward(grad, _SELU_ALPHA, _SELU_SCALE, 1.0, True, output)
-
-
-def _tanh_backward(grad: torch.Tensor, output: torch.Tensor, _: nn.Module) -> torch.Tensor:
-    return torch.ops.aten.tanh_backward(grad, output)
-
-
-def _sigmoid_backward(grad: torch.Tensor, output: torch.Tensor, _: nn.Module) -> torch.Tensor:
-    return torch.ops.aten.sigmoid_backward(grad, output)
-
-
-#: Element-wise activations whose derivative is a function of their output:
-#: (in-place forward, backward(grad, output, layer)).
-def _relu_forward(z: torch.Tensor, _: nn.Module) -> torch.Tensor:
-    return torch.relu_(z)
-
-
-_ACTIVATIONS: dict[type, tuple[Callable, Callable]] = {
-    nn.ReLU: (_relu_forward, _relu_backward),
-    nn.LeakyReLU: (lambda z, m: F.leaky_relu_(z, m.negative_slope), _leaky_relu_backward),
-    nn.ELU: (lambda z, m: F.elu_(z, m.alpha), _elu_backward),
-    nn.SELU: (lambda z, _: torch.selu_(z), _selu_backward),
-    nn.Tanh: (lambda z, _: z.tanh_(), _tanh_backward),
-    nn.Sigmoid: (lambda z, _: z.sigmoid_(), _sigmoid_backward),
+#: Hand-derived loss gradients the fast step can use, by ``Objective.fused_gradient``.
+#: Each builds a callable ``(outputs, y, weight) -> (row losses, gradient at the
+#: outputs)`` for the mean (row-weighted) loss; a squared-error entry is what a
+#: regression objective adds.
+FUSED_LOSS_GRADIENTS: dict[str, Callable[[], Callable[..., tuple[torch.Tensor, torch.Tensor]]]] = {
+    "cross_entropy": CrossEntropyGradient,
 }
 
 
-def _supported_activation(layer: nn.Module) -> bool:
-    if type(layer) not in _ACTIVATIONS:
-        return False
-    if isinstance(layer, nn.LeakyReLU):
-        return layer.negative_slope >= 0  # the output's sign is then the input's
-    if isinstance(layer, nn.ELU):
-        return layer.alpha > 0
-    return True
+# --------------------------------------------------------------------------- hand-written MLP step
+def _fast_activation(layer: nn.Module) -> ActivationComponent | None:
+    """The registry entry of ``layer`` when the hand-written step can run it, else None."""
+    component = activation_of(layer)
+    if component is None or component.fast_forward is None or component.fast_backward is None:
+        return None
+    return component if component.fast_applies(layer) else None
 
 
 def mlp_layers(module: nn.Module) -> list[tuple[nn.Linear, nn.Module | None]] | None:
     """``module`` as ``[(linear, activation or None), ...]``, or None if it is not a plain MLP.
 
     A plain MLP is a (possibly nested) ``nn.Sequential`` of ``nn.Linear`` layers,
-    each followed by at most one supported activation (``nn.Identity`` is
-    skipped), the last one without; all in training mode, without hooks, with
-    float parameters on one device.
+    each followed by at most one activation with a fast forward and backward
+    (``nn.Identity`` is skipped), the last one without; all in training mode,
+    without hooks, with float parameters on one device.
     """
-    leaves: list[nn.Module] = []
-    if not _flatten(module, leaves) or _global_hooks():
+    leaves = leaf_layers(module, training=True)
+    if leaves is None:
         return None
     layers: list[tuple[nn.Linear, nn.Module | None]] = []
     for leaf in leaves:
@@ -201,7 +195,7 @@ def mlp_layers(module: nn.Module) -> list[tuple[nn.Linear, nn.Module | None]] | 
             continue
         if type(leaf) is nn.Linear:
             layers.append((leaf, None))
-        elif _supported_activation(leaf) and layers and layers[-1][1] is None:
+        elif _fast_activation(leaf) is not None and layers and layers[-1][1] is None:
             layers[-1] = (layers[-1][0], leaf)
         else:
             return None
@@ -216,37 +210,6 @@ def mlp_layers(module: nn.Module) -> list[tuple[nn.Linear, nn.Module | None]] | 
     return layers
 
 
-def _flatten(module: nn.Module, leaves: list[nn.Module]) -> bool:
-    if not module.training or _has_hooks(module):
-        return False
-    if type(module) is nn.Sequential:
-        return all(_flatten(child, leaves) for child in module)
-    if list(module.children()):
-        return False
-    leaves.append(module)
-    return True
-
-
-def _has_hooks(module: nn.Module) -> bool:
-    return bool(
-        module._forward_hooks
-        or module._forward_pre_hooks
-        or module._backward_hooks
-        or module._backward_pre_hooks
-        or any(p._backward_hooks for p in module.parameters(recurse=False))
-    )
-
-
-def _global_hooks() -> bool:
-    hooks = nn.modules.module
-    return bool(
-        hooks._global_forward_hooks
-        or hooks._global_forward_pre_hooks
-        or hooks._global_backward_hooks
-        or hooks._global_backward_pre_hooks
-    )
-
-
 def _trains_all(layers: list[tuple[nn.Linear, nn.Module | None]], optimizer) -> bool:
     """Every parameter of the layers takes gradients and sits in the optimizer."""
     optimized = {id(p) for group in optimizer.param_groups for p in group["params"]}
@@ -258,16 +221,14 @@ def _trains_all(layers: list[tuple[nn.Linear, nn.Module | None]], optimizer) -> 
 #: Products smaller than this many multiply-adds run on ``torch.mm``: oneDNN's
 #: fixed cost per call (~10 us) outweighs its faster arithmetic there.
 _FAST_KERNEL_MIN_MACS = 1 << 20
-#: Products smaller than this run on one thread: torch keeps MKL from choosing
-#: its thread count, and starting a team costs more than such a product (~3 us).
-_PARALLEL_MIN_MACS = 1 << 16
 
 
 class MLPStep:
-    """Forward and backward of a plain MLP with cross-entropy, written out by hand.
+    """Forward and backward of a plain MLP with a fused loss gradient, written out by hand.
 
     Per layer ``h = act(h_prev @ W.T + b)``; the backward pass is, from the
-    logits' gradient ``g = (softmax - onehot) * weight / n`` down::
+    outputs' gradient ``g`` (for cross-entropy ``(softmax - onehot) * weight / n``)
+    down::
 
         W.grad = g.T @ h_prev      b.grad = g.sum(0)      g = act'(h_prev) * (g @ W)
 
@@ -282,11 +243,14 @@ class MLPStep:
         update: Callable[[], None],
         setup: TrainingSetup,
     ) -> None:
-        none = (None, None)
-        self.layers = [
-            (linear.weight, linear.bias, activation, *_ACTIVATIONS.get(type(activation), none))
-            for linear, activation in layers
-        ]
+        self.layers = []
+        for linear, activation in layers:
+            component = None if activation is None else _fast_activation(activation)
+            forward = None if component is None else component.fast_forward
+            backward = None if component is None else component.fast_backward
+            relu = component is not None and component.name == "relu"
+            self.layers.append((linear.weight, linear.bias, activation, forward, backward, relu))
+        self.loss_gradient = FUSED_LOSS_GRADIENTS[setup.objective.fused_gradient]()
         self.fast_kernels = kernels_for(layers[0][0].weight)
         self.update = update
         self.regularization = regularization = setup.regularization
@@ -294,16 +258,11 @@ class MLPStep:
         self.parameters = [p for linear, _ in layers for p in linear.parameters()]
         self.clips = regularization.clip_value is not None or regularization.clip_norm is not None
         self.constrains = regularization.max_norm is not None
-        self.plans: dict[int, tuple[tuple[Any, ...], tuple[bool, ...], torch.Tensor]] = {}
-        self.threads = torch.get_num_threads()
+        self.plans: dict[int, tuple[Any, ...]] = {}
 
     def __call__(self, X: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None):
-        try:
-            with torch.no_grad():
-                losses = self._forward_backward(X, y, weight)
-        finally:
-            if torch.get_num_threads() != self.threads:
-                torch.set_num_threads(self.threads)
+        with torch.no_grad():
+            losses = self._forward_backward(X, y, weight)
         if self.clips:
             self.regularization.clip(self.parameters)
         self.update()
@@ -312,66 +271,40 @@ class MLPStep:
         self.schedule.step()
         return losses
 
-    def _plan(self, n_rows: int) -> tuple[tuple[Any, ...], tuple[bool, ...], torch.Tensor]:
-        """For batches of ``n_rows``: kernels and one-thread flags per layer, a column of -1."""
+    def _plan(self, n_rows: int) -> tuple[Any, ...]:
+        """For batches of ``n_rows``: the kernels of each layer."""
         macs = [n_rows * W.shape[0] * W.shape[1] for W, *_ in self.layers]
-        kernels = tuple(
+        plan = self.plans[n_rows] = tuple(
             self.fast_kernels if m >= _FAST_KERNEL_MIN_MACS else AtenKernels for m in macs
         )
-        on_cpu = self.layers[0][0].device.type == "cpu"
-        serial = tuple(on_cpu and self.threads > 1 and m < _PARALLEL_MIN_MACS for m in macs)
-        minus_one = self.layers[0][0].new_full((n_rows, 1), -1.0)
-        plan = self.plans[n_rows] = (kernels, serial, minus_one)
         return plan
-
-    def _threads(self, one: bool) -> None:
-        torch.set_num_threads(1 if one else self.threads)
 
     def _forward_backward(
         self, X: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
     ) -> torch.Tensor:
         """Set the gradients; return each row's (weighted) loss, to be summed."""
-        n_rows = X.shape[0]
-        kernels, serial, minus_one = self.plans.get(n_rows) or self._plan(n_rows)
-        one_thread = False
+        kernels = self.plans.get(X.shape[0]) or self._plan(X.shape[0])
         inputs = [X]
         h = X
-        for index, (W, b, activation, forward, _) in enumerate(self.layers):
-            kernel = kernels[index]
-            if serial[index] != one_thread:
-                one_thread = serial[index]
-                self._threads(one_thread)
-            if forward is _relu_forward:
+        for (W, b, activation, forward, _, relu), kernel in zip(self.layers, kernels, strict=True):
+            if relu:
                 h = kernel.linear_relu(h, W, b)
             else:
                 h = kernel.linear(h, W, b)
                 if forward is not None:
                     h = forward(h, activation)
             inputs.append(h)
-        # Cross-entropy and its gradient with respect to the logits.
-        log_p = torch.log_softmax(h, dim=1)
-        target = y.unsqueeze(1)
-        losses = log_p.gather(1, target).neg_()
-        g = log_p.exp_().scatter_add_(1, target, minus_one)
-        if weight is None:
-            g.mul_(1.0 / n_rows)
-        else:
-            row_weight = weight.unsqueeze(1)
-            losses.mul_(row_weight)
-            g.mul_(row_weight).mul_(1.0 / n_rows)
+        losses, g = self.loss_gradient(h, y, weight)
         # Backward, top layer first.
         for index in range(len(self.layers) - 1, -1, -1):
             W, b = self.layers[index][0], self.layers[index][1]
             kernel = kernels[index]
-            if serial[index] != one_thread:
-                one_thread = serial[index]
-                self._threads(one_thread)
             h_prev = inputs[index]
             W.grad = kernel.weight_grad(g, h_prev)
             if b is not None:
                 b.grad = g.sum(0)
             if index:
-                _, _, activation, _, backward = self.layers[index - 1]
+                _, _, activation, _, backward, _ = self.layers[index - 1]
                 g = kernel.input_grad(g, W)
                 if backward is not None:
                     g = backward(g, h_prev, activation)
