@@ -8,7 +8,8 @@ for instance, it runs AVX2 kernels where oneDNN runs AVX-512 ones -- oneDNN is
 about twice as fast on the shapes of an MLP's training step.
 
 :func:`kernels_for` picks the oneDNN kernels for float32 CPU tensors when that
-operator exists and passes a numerical self-check, and ``torch.mm`` otherwise.
+operator exists and passes a numerical self-check (once per process, see
+:mod:`~skdnn.training.fast_paths`), and ``torch.mm`` otherwise.
 Both compute in full float32 (oneDNN follows ``torch.backends.mkldnn``'s
 precision settings, full precision unless the user lowers it); results differ
 from each other by float rounding only.
@@ -19,6 +20,8 @@ from __future__ import annotations
 import functools
 
 import torch
+
+from skdnn.training import fast_paths
 
 
 class AtenKernels:
@@ -76,29 +79,44 @@ def kernels_for(tensor: torch.Tensor) -> Kernels:
     return AtenKernels
 
 
-@functools.cache
+FAST_PATH = "onednn_linear"
+
+
 def onednn_available() -> bool:
-    """Whether oneDNN's linear operator exists here and agrees with ``torch.mm``."""
+    """Whether oneDNN's linear operator exists here, may be used and agrees with ``torch.mm``.
+
+    The agreement is checked once per process (:mod:`~skdnn.training.fast_paths`);
+    a failed check warns once and leaves ``torch.mm`` in use.
+    """
     if _onednn_linear() is None or not torch.backends.mkldnn.is_available():
         return False
-    try:
-        generator = torch.Generator().manual_seed(0)
-        x = torch.rand(5, 7, generator=generator)
-        W = torch.rand(3, 7, generator=generator)
-        b = torch.rand(3, generator=generator)
-        g = torch.rand(5, 3, generator=generator)
-        checks = [
-            (OneDNNKernels.linear(x, W, b), AtenKernels.linear(x, W, b)),
-            (OneDNNKernels.linear_relu(x, W - 0.5, b), AtenKernels.linear_relu(x, W - 0.5, b)),
-            (OneDNNKernels.weight_grad(g, x), AtenKernels.weight_grad(g, x)),
-            (OneDNNKernels.input_grad(g, W), AtenKernels.input_grad(g, W)),
-        ]
-        return all(
-            got.shape == want.shape and torch.allclose(got, want, rtol=1e-5, atol=1e-6)
-            for got, want in checks
-        )
-    except (RuntimeError, TypeError, NotImplementedError):  # pragma: no cover - other builds
-        return False
+    return fast_paths.enabled(FAST_PATH)
+
+
+def _agrees_with_mm() -> bool:
+    """The four products on a small problem, oneDNN against ``torch.mm``/``torch.addmm``."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(5, 7, generator=generator)
+    W = torch.rand(3, 7, generator=generator)
+    b = torch.rand(3, generator=generator)
+    g = torch.rand(5, 3, generator=generator)
+    checks = [
+        (OneDNNKernels.linear(x, W, b), AtenKernels.linear(x, W, b)),
+        (OneDNNKernels.linear_relu(x, W - 0.5, b), AtenKernels.linear_relu(x, W - 0.5, b)),
+        (OneDNNKernels.weight_grad(g, x), AtenKernels.weight_grad(g, x)),
+        (OneDNNKernels.input_grad(g, W), AtenKernels.input_grad(g, W)),
+    ]
+    return all(
+        got.shape == want.shape and torch.allclose(got, want, rtol=1e-5, atol=1e-6)
+        for got, want in checks
+    )
+
+
+fast_paths.register(
+    FAST_PATH,
+    "float32 CPU products on oneDNN's torch.ops.mkldnn._linear_pointwise",
+    _agrees_with_mm,
+)
 
 
 @functools.cache

@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from torch.optim import optimizer as _optimizer_module
 
 from skdnn.components.activations import ActivationComponent, activation_of
+from skdnn.training import fast_paths
+from skdnn.training.fused_adam import optimizer_update
 from skdnn.training.gemm import AtenKernels, kernels_for
 from skdnn.training.walk import leaf_layers
 
@@ -67,7 +68,11 @@ def make_step(module: nn.Module, setup: TrainingSetup) -> Step:
     if setup.autocast_dtype is not None:
         return AutogradStep(module, update, setup)
     layers = mlp_layers(module) if _fused_objective(setup) else None
-    if layers is not None and _trains_all(layers, setup.optimizer):
+    if (
+        layers is not None
+        and _trains_all(layers, setup.optimizer)
+        and fast_paths.enabled(fast_paths.MLP_STEP)  # self-checked once per process
+    ):
         return MLPStep(layers, update, setup)
     return AutogradStep(module, update, setup)
 
@@ -309,115 +314,3 @@ class MLPStep:
                 if backward is not None:
                     g = backward(g, h_prev, activation)
         return losses
-
-
-# --------------------------------------------------------------------------- optimizer update
-_FUSED_ADAM = getattr(torch, "_fused_adam_", None)
-_FUSED_ADAMW = getattr(torch, "_fused_adamw_", None)
-
-
-def optimizer_update(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
-    """A callable doing ``optimizer.step()``, by the shortest path that gives the same result.
-
-    For a fused Adam or AdamW (no hooks, no AMSGrad, no capturable or
-    differentiable mode, float betas) the fused kernel is called directly, as
-    ``Adam.step`` would call it, once the optimizer's state exists; whenever a
-    parameter lacks a gradient or state, ``optimizer.step()`` runs instead.
-    """
-    if (
-        type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW)
-        or _FUSED_ADAM is None
-        or _FUSED_ADAMW is None
-        or optimizer._optimizer_step_pre_hooks
-        or optimizer._optimizer_step_post_hooks
-        or _optimizer_module._global_optimizer_pre_hooks
-        or _optimizer_module._global_optimizer_post_hooks
-        or getattr(optimizer, "grad_scale", None) is not None
-        or getattr(optimizer, "found_inf", None) is not None
-        or not all(_direct_group(group) for group in optimizer.param_groups)
-    ):
-        return optimizer.step
-    return _DirectFusedAdam(optimizer)
-
-
-def _direct_group(group: dict) -> bool:
-    return (
-        bool(group.get("fused"))
-        and not (group["amsgrad"] or group["capturable"] or group["differentiable"])
-        and all(isinstance(beta, float) for beta in group["betas"])
-    )
-
-
-class _DirectFusedAdam:
-    """Calls ``torch._fused_adam(w)_`` with the arguments ``Adam.step`` would pass it."""
-
-    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
-        self.optimizer = optimizer
-        # None: not prepared yet; False: use optimizer.step() for good.
-        self.groups: list | bool | None = None
-
-    def _prepare(self) -> list | bool:
-        prepared = []
-        for group in self.optimizer.param_groups:
-            params = group["params"]
-            states = [self.optimizer.state.get(p) for p in params]
-            if not params or any(not s or "exp_avg" not in s for s in states):
-                return False
-            if len({(p.device, p.dtype) for p in params}) != 1:
-                return False
-            kernel = _FUSED_ADAMW if group["decoupled_weight_decay"] else _FUSED_ADAM
-            # The step counts become views of one tensor: one add per step instead of
-            # a foreach add over 0-d tensors (~9 us on CPU). Same values, same dtype.
-            counts = torch.stack([s["step"] for s in states])
-            for state, count in zip(states, counts.unbind(), strict=True):
-                state["step"] = count
-            prepared.append(
-                (
-                    group,
-                    kernel,
-                    params,
-                    [s["exp_avg"] for s in states],
-                    [s["exp_avg_sq"] for s in states],
-                    [s["step"] for s in states],
-                    counts,
-                )
-            )
-        return prepared
-
-    def __call__(self) -> None:
-        groups = self.groups
-        if not groups:
-            self.optimizer.step()  # the first call creates the state
-            if groups is None:
-                self.groups = self._prepare()
-            return
-        grads_by_group = []
-        for _, _, params, *_ in groups:
-            grads = [p.grad for p in params]
-            if any(g is None for g in grads):
-                self.optimizer.step()
-                self.groups = False
-                return
-            grads_by_group.append(grads)
-        for (group, kernel, params, exp_avgs, exp_avg_sqs, steps, counts), grads in zip(
-            groups, grads_by_group, strict=True
-        ):
-            beta1, beta2 = group["betas"]
-            counts.add_(1)
-            kernel(
-                params,
-                grads,
-                exp_avgs,
-                exp_avg_sqs,
-                [],
-                steps,
-                amsgrad=False,
-                lr=group["lr"],
-                beta1=beta1,
-                beta2=beta2,
-                weight_decay=group["weight_decay"],
-                eps=group["eps"],
-                maximize=group["maximize"],
-                grad_scale=None,
-                found_inf=None,
-            )
