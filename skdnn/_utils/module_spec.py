@@ -4,6 +4,11 @@ Saving a model must never pickle: a file that rebuilds a network by importing
 arbitrary classes could run any code. Instead each layer is written as a type
 name from a fixed allow-list plus its constructor arguments, and rebuilding
 only ever instantiates those known classes.
+
+The allow-list holds the structural layers (``Linear``, the norms,
+``Identity``); each component module registers the layers it builds
+(:func:`register_layer`): the activations and dropout types from their registry
+entries, skdnn's batch norm from its module.
 """
 
 from __future__ import annotations
@@ -44,22 +49,24 @@ _LAYERS: dict[str, tuple[type[nn.Module], Callable[[Any], dict[str, Any]]]] = {
             "elementwise_affine": m.elementwise_affine,
         },
     ),
-    "Dropout": (nn.Dropout, lambda m: {"p": m.p}),
-    "AlphaDropout": (nn.AlphaDropout, lambda m: {"p": m.p}),
-    "ReLU": (nn.ReLU, lambda m: {}),
-    "LeakyReLU": (nn.LeakyReLU, lambda m: {"negative_slope": m.negative_slope}),
-    "RReLU": (nn.RReLU, lambda m: {"lower": m.lower, "upper": m.upper}),
-    "PReLU": (nn.PReLU, lambda m: {"num_parameters": m.num_parameters}),
-    "ELU": (nn.ELU, lambda m: {"alpha": m.alpha}),
-    "SELU": (nn.SELU, lambda m: {}),
-    "Tanh": (nn.Tanh, lambda m: {}),
-    "Sigmoid": (nn.Sigmoid, lambda m: {}),
-    "Softplus": (nn.Softplus, lambda m: {"beta": m.beta, "threshold": m.threshold}),
-    "GELU": (nn.GELU, lambda m: {"approximate": m.approximate}),
-    "SiLU": (nn.SiLU, lambda m: {}),
-    "Mish": (nn.Mish, lambda m: {}),
     "Identity": (nn.Identity, lambda m: {}),
 }
+
+
+def register_layer(cls: type[nn.Module], constructor_args: Callable[[Any], dict[str, Any]]) -> None:
+    """Allow ``cls`` in saved networks, rebuilt as ``cls(**constructor_args(layer))``.
+
+    Parameters
+    ----------
+    cls : type
+        A leaf ``torch.nn.Module`` class; saved under its ``__name__``.
+    constructor_args : callable
+        ``constructor_args(layer) -> dict`` of JSON-friendly constructor arguments.
+    """
+    known = _LAYERS.get(cls.__name__)
+    if known is not None and known[0] is not cls:
+        raise ValueError(f"Another layer class is already saved as {cls.__name__!r}.")
+    _LAYERS[cls.__name__] = (cls, constructor_args)
 
 
 def register_batch_norm(cls: type[nn.BatchNorm1d]) -> None:

@@ -15,7 +15,7 @@ Where the fits run decides who knows that share:
 * Fits that share one process -- threads of a ``dask.distributed`` worker
   (e.g. ``LocalCluster(processes=False)``), joblib's threading backend, the
   user's own threads -- all see the same torch setting. :class:`FitThreads`
-  covers them: it counts the fits running in this process (and, inside a dask
+  (a training callback) covers them: it counts the fits running in this process (and, inside a dask
   worker, the task threads of the dask workers living in it), and sets the
   calling thread's torch threads to the share of each fit. OpenMP's thread
   count is a per-thread setting, so this does not touch other threads.
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from types import TracebackType
 
 import torch
 
@@ -76,40 +75,44 @@ def fit_thread_share(concurrent_fits: int) -> int | None:
 
 
 class FitThreads:
-    """Context manager around a fit: counts it as running and sizes torch's threads.
+    """The one owner of torch's thread count during a training run.
 
-    Call :meth:`refresh` between epochs to follow fits that started or ended
-    meanwhile. The calling thread's torch thread count is restored on exit.
+    A training callback (see :class:`skdnn.training.setup.Callback`): counts the
+    run as a running fit when it begins, sizes torch's threads to the fit's
+    share after every epoch (following fits that started or ended meanwhile)
+    and restores the calling thread's setting when the run ends. Nothing else
+    in skdnn sets torch's thread count while training.
     """
 
     def __init__(self) -> None:
         self.initial = 0
         self.current = 0
 
-    def __enter__(self) -> FitThreads:
+    def on_train_begin(self, run: object) -> None:
+        """Count this fit and size the threads."""
         global _running_fits
         with _lock:
             _running_fits += 1
         self.initial = self.current = torch.get_num_threads()
         self.refresh()
-        return self
 
-    def refresh(self, *_: object) -> None:
-        """Set torch's threads to this fit's share now (accepts and ignores any arguments)."""
-        share = fit_thread_share(_running_fits)
-        wanted = self.initial if share is None else min(share, self.initial)
-        if wanted != self.current:
-            torch.set_num_threads(wanted)
-            self.current = wanted
+    def on_epoch_end(self, run: object, record: object) -> None:
+        """Resize the threads to the share of fits running now."""
+        self.refresh()
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def on_train_end(self, run: object) -> None:
+        """Stop counting this fit and restore torch's setting."""
         global _running_fits
         with _lock:
             _running_fits -= 1
         if self.current != self.initial:
             torch.set_num_threads(self.initial)
+            self.current = self.initial
+
+    def refresh(self) -> None:
+        """Set torch's threads to this fit's share now."""
+        share = fit_thread_share(_running_fits)
+        wanted = self.initial if share is None else min(share, self.initial)
+        if wanted != self.current:
+            torch.set_num_threads(wanted)
+            self.current = wanted

@@ -43,15 +43,25 @@ def format_choices(names: Iterable[str]) -> str:
     return ", ".join(repr(name) for name in sorted(names))
 
 
+def did_you_mean(value: object, valid: Iterable[str]) -> str:
+    """``" Did you mean 'x'?"`` for the valid name closest to ``value``, or ``""``.
+
+    The one "did you mean" builder of skdnn (registry errors and parameter
+    validation both use it).
+    """
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value.lower(), sorted(valid), n=1, cutoff=0.5)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
 def unknown_value_message(kind: str, value: object, valid: Iterable[str]) -> str:
     """Build the message for an unknown option: what was passed, what is valid, a hint."""
     valid = sorted(valid)
-    message = f"Unknown {kind} {value!r}. Valid values are: {format_choices(valid)}."
-    if isinstance(value, str):
-        close = difflib.get_close_matches(value.lower(), valid, n=1, cutoff=0.5)
-        if close:
-            message += f" Did you mean {close[0]!r}?"
-    return message
+    return (
+        f"Unknown {kind} {value!r}. Valid values are: {format_choices(valid)}."
+        + did_you_mean(value, valid)
+    )
 
 
 class Registry:

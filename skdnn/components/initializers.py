@@ -36,15 +36,12 @@ DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
 #: variance (the same constant as Keras' ``VarianceScaling``).
 TRUNCATED_NORMAL_STD = 0.87962566103423978
 
-#: What ``"auto"`` picks for each activation (Table 11-1): Glorot for the
-#: saturating and linear activations, He for the ReLU family and its smooth
-#: relatives, LeCun normal for SELU (required for self-normalization).
+#: What ``"auto"`` picks for each activation (Table 11-1), as each activation's
+#: entry says: Glorot for the saturating and linear activations, He for the ReLU
+#: family and its smooth relatives, LeCun normal for SELU (required for
+#: self-normalization).
 AUTO_INITIALIZERS: dict[str, str] = {
-    **dict.fromkeys(("identity", "logistic", "softplus", "tanh"), "glorot_uniform"),
-    **dict.fromkeys(
-        ("elu", "gelu", "leaky_relu", "mish", "prelu", "relu", "rrelu", "silu"), "he_normal"
-    ),
-    "selu": "lecun_normal",
+    name: ACTIVATIONS.resolve(name).initializer for name in ACTIVATIONS.names(aliases=False)
 }
 
 

@@ -37,7 +37,9 @@ class Regularization:
     kernels : sequence of torch.nn.Parameter
         Weight matrices the penalties and the max-norm constraint apply to, each
         shaped like ``torch.nn.Linear.weight``: ``(out_features, in_features)``.
-        Biases are deliberately left out.
+        Biases are deliberately left out. Only the kernels that currently take
+        gradients are penalized and constrained (see :attr:`kernels`), so frozen
+        layers are left alone and join in once unfrozen.
     l1 : float, default=0.0
         Factor of ``sum(|w|)`` over all kernels, added to the loss.
     l2 : float, default=0.0
@@ -67,12 +69,17 @@ class Regularization:
         _check_positive_or_none("max_norm", max_norm)
         _check_positive_or_none("clip_value", clip_value)
         _check_positive_or_none("clip_norm", clip_norm)
-        self.kernels = list(kernels)
+        self._kernels = list(kernels)
         self.l1 = l1
         self.l2 = l2
         self.max_norm = max_norm
         self.clip_value = clip_value
         self.clip_norm = clip_norm
+
+    @property
+    def kernels(self) -> list[torch.nn.Parameter]:
+        """The kernels penalties and the constraint apply to now: those with ``requires_grad``."""
+        return [kernel for kernel in self._kernels if kernel.requires_grad]
 
     @property
     def active(self) -> bool:
@@ -90,10 +97,11 @@ class Regularization:
             A 0-d tensor on the kernels' device, to add to the loss; None when
             both factors are zero (or there are no kernels), so nothing is computed.
         """
-        if not self.kernels or not (self.l1 or self.l2):
+        kernels = self.kernels
+        if not kernels or not (self.l1 or self.l2):
             return None
         terms = []
-        for kernel in self.kernels:
+        for kernel in kernels:
             if self.l1:
                 terms.append(self.l1 * kernel.abs().sum())
             if self.l2:

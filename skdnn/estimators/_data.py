@@ -1,4 +1,4 @@
-"""Input validation, label encoding, weights and the validation split."""
+"""Feature validation, row weights, the validation split and the move to the device."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.model_selection import train_test_split
-from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import validate_data
 
 from skdnn.estimators._sklearn_compat import check_sample_weight
-from skdnn.training.loop import Dataset, StreamedRows
+from skdnn.training.data import Dataset, StreamedRows
 
 
 def check_features(estimator, X, *, reset: bool) -> np.ndarray:
@@ -25,7 +23,7 @@ def check_features(estimator, X, *, reset: bool) -> np.ndarray:
     X = validate_data(
         estimator, X, reset=reset, dtype=np.float32, accept_sparse=("csr", "csc", "coo")
     )
-    return _dense(X)
+    return as_dense_features(X)
 
 
 def _plain_features(estimator, X) -> np.ndarray | None:
@@ -57,49 +55,24 @@ def _finite_sum(X: np.ndarray) -> bool:
         return bool(np.isfinite(X.sum()))
 
 
-def check_features_and_target(estimator, X, y, *, reset: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Validate ``X`` and a 1-D classification target ``y``."""
-    X, y = validate_data(
-        estimator, X, y, reset=reset, dtype=np.float32, accept_sparse=("csr", "csc", "coo")
-    )
-    kind = type_of_target(y, input_name="y")
-    check_classification_targets(y)
-    if kind not in ("binary", "multiclass"):
-        raise ValueError(f"{type(estimator).__name__} supports binary and multiclass targets; "
-                         f"got a {kind!r} target.")
-    return _dense(X), y
-
-
-def _dense(X) -> np.ndarray:
+def as_dense_features(X) -> np.ndarray:
+    """``X`` (validated) as a C-contiguous dense float32 array."""
     if sp.issparse(X):
         X = X.toarray()
     return np.ascontiguousarray(X, dtype=np.float32)
 
 
-def encode_labels(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Indices of ``y`` in ``classes``; unknown labels raise a ``ValueError``."""
-    unknown = np.setdiff1d(np.unique(y), classes)
-    if unknown.size:
-        raise ValueError(
-            f"y contains labels not seen in the first fit: {unknown.tolist()}; "
-            f"known classes are {classes.tolist()}."
-        )
-    return np.searchsorted(classes, y).astype(np.int64)
-
-
-def row_weights(
-    X: np.ndarray, y: np.ndarray, sample_weight, class_weight
-) -> np.ndarray | None:
-    """Per-row loss weights from ``sample_weight`` and ``class_weight``, or None.
+def row_weights(X: np.ndarray, sample_weight, per_class: np.ndarray | None) -> np.ndarray | None:
+    """Per-row loss weights from ``sample_weight`` and per-row class weights, or None.
 
     The weights are normalised to mean 1 so that weighting changes the balance
     between rows, not the effective learning rate.
     """
-    if sample_weight is None and class_weight is None:
+    if sample_weight is None and per_class is None:
         return None
     weight = check_sample_weight(sample_weight, X, dtype=np.float64)
-    if class_weight is not None:
-        weight = weight * compute_sample_weight(class_weight, y)
+    if per_class is not None:
+        weight = weight * per_class
     total = weight.sum()
     if total <= 0:
         raise ValueError("sample_weight must contain at least one positive weight.")
@@ -107,13 +80,15 @@ def row_weights(
 
 
 def split_validation(
-    y: np.ndarray, fraction: float, seed: int
+    y: np.ndarray, fraction: float, seed: int, *, stratify: bool = True
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Indices of a (stratified when possible) train/validation split, or None.
 
-    Stratification needs at least two rows of every class and a validation set
-    with room for one row per class; otherwise the split is plain random. With
-    fewer than two rows there is nothing to hold out and None is returned.
+    With ``stratify``, the split keeps the share of each value of ``y`` (the
+    encoded classes); stratification needs at least two rows of every class and
+    a validation set with room for one row per class, otherwise the split is
+    plain random. With fewer than two rows there is nothing to hold out and
+    None is returned.
     """
     n_rows = len(y)
     if n_rows < 2:
@@ -121,11 +96,14 @@ def split_validation(
     n_val = max(1, int(np.ceil(fraction * n_rows)))
     if n_val >= n_rows:
         return None
-    _, counts = np.unique(y, return_counts=True)
-    stratify = y if counts.min() >= 2 and len(counts) <= min(n_val, n_rows - n_val) else None
+    strata = None
+    if stratify:
+        _, counts = np.unique(y, return_counts=True)
+        if counts.min() >= 2 and len(counts) <= min(n_val, n_rows - n_val):
+            strata = y
     indices = np.arange(n_rows)
     train, validation = train_test_split(
-        indices, test_size=n_val, stratify=stratify, random_state=seed
+        indices, test_size=n_val, stratify=strata, random_state=seed
     )
     return np.sort(train), np.sort(validation)
 

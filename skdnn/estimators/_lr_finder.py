@@ -10,7 +10,7 @@ from sklearn.base import clone
 
 from skdnn._utils.device import resolve_device
 from skdnn._utils.random import isolated_torch_rng, torch_generator
-from skdnn.estimators._data import check_features_and_target, encode_labels, to_dataset
+from skdnn.estimators._data import to_dataset
 from skdnn.training.lr_finder import (
     exponential_rates,
     suggest_learning_rate,
@@ -66,21 +66,23 @@ def find_learning_rate(
         raise ValueError(f"n_steps must be at least 2, got {n_steps}.")
     probe = clone(estimator)
     probe._validate_params()
-    X, y = check_features_and_target(probe, X, y, reset=True)
-    classes = np.unique(y)
+    task = probe._task()
+    X, y = task.validate(probe, X, y, reset=True)
+    vars(probe).update(task.learn(probe, y))
     seeds = probe._draw_seeds()
     device = resolve_device(probe.device)
-    module = probe._build_module(len(classes), seeds).to(device)
+    module = probe._build_module(task.n_outputs(probe), seeds).to(device)
     rates = exponential_rates(min_lr, max_lr, n_steps)
     optimizer = probe._build_optimizer(module, device, min_lr)
     with isolated_torch_rng(seeds.dropout, device):
         losses = sweep_learning_rates(
             module,
-            to_dataset(X, encode_labels(y, classes), None, device),
+            to_dataset(X, task.encode(probe, y), None, device),
             optimizer,
             rates,
             batch_size=probe.batch_size,
             generator=torch_generator(seeds.shuffle, device),
+            loss=task.objective.loss,
         )
     rates = rates[: len(losses)]
     return LRFinderResult(rates, losses, suggest_learning_rate(rates, losses))

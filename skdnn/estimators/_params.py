@@ -1,97 +1,96 @@
-"""Hyperparameter constraints shared by the skdnn estimators.
+"""What the estimators do with the hyperparameter table (:mod:`._param_table`).
 
-Every string option is the name set of a component registry, so the valid
-values in an error message are exactly what the registries provide.
+Each estimator class names the table rows it takes as ``_hyperparameters``
+(in its ``__init__`` order). From them come its ``_parameter_constraints``
+(:func:`constraints_of`, checked once per ``fit``), the Parameters section of
+its docstring (:func:`document_parameters`), how ``__init__`` stores them
+(:func:`store_parameters`) and the values handed to the network and optimizer
+builders (:func:`architecture`, :data:`OPTIMIZER_HYPERPARAMETERS`).
 """
 
 from __future__ import annotations
 
-import os
+import inspect
+import textwrap
 from collections.abc import Sequence
-from numbers import Integral, Real
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any
 
 import torch
-
-from skdnn.components.activations import ACTIVATIONS
-from skdnn.components.dropout import DROPOUT_TYPES
-from skdnn.components.initializers import INITIALIZERS
-from skdnn.components.normalization import NORMALIZATIONS
-from skdnn.components.optimizers import OPTIMIZERS
-from skdnn.components.schedules import LR_SCHEDULES
-from skdnn.estimators._sklearn_compat import ChoiceOptions, Interval
-
-
-def _positive(kind: type) -> Interval:
-    return Interval(kind, 0, None, closed="neither")
-
-
-def _non_negative(kind: type) -> Interval:
-    return Interval(kind, 0, None, closed="left")
-
-
-def _at_least_one() -> Interval:
-    return Interval(Integral, 1, None, closed="left")
-
 
 #: ``mixed_precision`` values and the autocast dtype each stands for.
 MIXED_PRECISION = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
-_UNIT_OPEN = Interval(Real, 0, 1, closed="neither")
-_UNIT_LEFT = Interval(Real, 0, 1, closed="left")
+#: Hyperparameters handed to :func:`~skdnn.components.optimizers.build_optimizer` by name.
+OPTIMIZER_HYPERPARAMETERS = ("momentum", "beta_1", "beta_2", "rho", "epsilon")
+#: Hyperparameters that are fields of :class:`~skdnn.network.MLPSpec` of the same name.
+ARCHITECTURE_FIELDS = (
+    "activation", "activation_params", "kernel_initializer", "initializer_params",
+    "normalization", "normalization_position", "batch_norm_momentum", "input_normalization",
+    "dropout", "input_dropout", "dropout_type",
+)
 
-ARCHITECTURE_CONSTRAINTS: dict[str, list] = {
-    "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-    "activation": [ChoiceOptions(set(ACTIVATIONS.names()))],
-    "activation_params": [dict, None],
-    "kernel_initializer": [ChoiceOptions(set(INITIALIZERS.names()))],
-    "initializer_params": [dict, None],
-    "normalization": [ChoiceOptions(set(NORMALIZATIONS.names())), None],
-    "normalization_position": [ChoiceOptions({"before", "after"})],
-    "batch_norm_momentum": [_UNIT_OPEN],
-    "input_normalization": ["boolean"],
-    "dropout": [_UNIT_LEFT],
-    "input_dropout": [_UNIT_LEFT],
-    "dropout_type": [ChoiceOptions(set(DROPOUT_TYPES.names()))],
-}
+#: Marker in a class docstring replaced by the entries of its ``_hyperparameters``.
+PLACEHOLDER = "<hyperparameters>"
 
-TRAINING_CONSTRAINTS: dict[str, list] = {
-    "l1": [_non_negative(Real)],
-    "l2": [_non_negative(Real)],
-    "max_norm": [_positive(Real), None],
-    "clip_value": [_positive(Real), None],
-    "clip_norm": [_positive(Real), None],
-    "early_stopping": ["boolean"],
-    "validation_fraction": [_UNIT_OPEN],
-    "patience": [_at_least_one()],
-    "min_delta": [_non_negative(Real)],
-    "restore_best_weights": ["boolean"],
-    "augment": [callable, None],
-    "optimizer": [ChoiceOptions(set(OPTIMIZERS.names()))],
-    "learning_rate": [_positive(Real)],
-    "momentum": [_UNIT_LEFT],
-    "beta_1": [_UNIT_LEFT],
-    "beta_2": [_UNIT_LEFT],
-    "rho": [_UNIT_LEFT],
-    "epsilon": [_positive(Real)],
-    "optimizer_params": [dict, None],
-    "lr_schedule": [ChoiceOptions(set(LR_SCHEDULES.names())), None],
-    "lr_schedule_params": [dict, None],
-    "batch_size": [_at_least_one()],
-    "max_epochs": [_at_least_one()],
-    "shuffle": ["boolean"],
-    "device": [str, torch.device],
-    "mixed_precision": [ChoiceOptions(set(MIXED_PRECISION)), None],
-    "random_state": ["random_state"],
-    "warm_start": ["boolean"],
-    "verbose": [Interval(Integral, 0, 2, closed="both"), "boolean"],
-    "checkpoint_dir": [str, os.PathLike, None],
-    "checkpoint_every": [_at_least_one()],
-}
 
-CLASSIFIER_CONSTRAINTS: dict[str, list] = {
-    "mc_samples": [_non_negative(Integral)],
-    "class_weight": [ChoiceOptions({"balanced"}), dict, None],
-}
+@dataclass(frozen=True)
+class Hyperparameter:
+    """One row of the table.
+
+    Parameters
+    ----------
+    name : str
+        Parameter name.
+    default : object
+        Default value.
+    constraints : list
+        scikit-learn parameter constraints (``Interval``, ``"boolean"``, ...).
+    kind : str
+        numpydoc type of the Parameters entry (``"float"``, ``"bool"``...).
+    doc : str
+        Its description, a sentence or a few.
+    """
+
+    name: str
+    default: Any
+    constraints: Any
+    kind: str
+    doc: str
+
+    def entry(self) -> str:
+        """The numpydoc Parameters entry."""
+        body = textwrap.fill(self.doc, width=88, initial_indent="    ", subsequent_indent="    ")
+        return f"{self.name} : {self.kind}, default={self.default!r}\n{body}"
+
+
+def constraints_of(cls: type) -> dict[str, Any]:
+    """``_parameter_constraints`` of an estimator class, from its ``_hyperparameters``."""
+    return {h.name: h.constraints for h in cls._hyperparameters}
+
+
+def document_parameters(cls: type) -> None:
+    """Replace :data:`PLACEHOLDER` in ``cls``'s docstring by its hyperparameters' entries."""
+    if cls.__doc__ is None or PLACEHOLDER not in cls.__doc__:
+        return
+    entries = "\n".join(h.entry() for h in cls._hyperparameters)
+    cls.__doc__ = inspect.cleandoc(cls.__doc__).replace(PLACEHOLDER, entries) + "\n"
+
+
+def architecture(estimator: Any) -> dict[str, Any]:
+    """The :class:`~skdnn.network.MLPSpec` fields an estimator's hyperparameters set."""
+    return {
+        name: dict(getattr(estimator, name) or {}) if name.endswith("_params") else
+        getattr(estimator, name)
+        for name in ARCHITECTURE_FIELDS
+    }
+
+
+def store_parameters(estimator: Any, values: dict[str, Any]) -> None:
+    """Store ``__init__``'s arguments unchanged, as scikit-learn expects (``values``: locals())."""
+    for h in type(estimator)._hyperparameters:
+        setattr(estimator, h.name, values[h.name])
 
 
 def check_layer_sizes(sizes: object, name: str = "hidden_layer_sizes") -> tuple[int, ...]:

@@ -52,6 +52,82 @@ class SourceLayers:
     hidden: list[nn.Sequential]
 
 
+class SharedPretrainedMixin:
+    """Share the ``pretrained`` parameter between clones instead of cloning it.
+
+    A fitted source estimator keeps its weights through ``clone``, and its own
+    parameters stay out of reach of ``get_params``/``set_params``.
+    """
+
+    def __sklearn_clone__(self) -> SharedPretrainedMixin:
+        """Clone as scikit-learn does, but pass ``pretrained`` on as it is.
+
+        A plain clone would clone a fitted source estimator into an unfitted
+        one. Sharing is safe: ``fit`` only ever reads a deep copy of the source.
+
+        Returns
+        -------
+        estimator
+            An unfitted estimator with the same parameters.
+        """
+        template = object.__new__(type(self))
+        template.__dict__.update(self.__dict__)
+        template.pretrained = _PassedOnAsIs(self.pretrained)
+        new = super(SharedPretrainedMixin, template).__sklearn_clone__()
+        new.pretrained = self.pretrained
+        return new
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Get the parameters of this estimator, never those inside ``pretrained``.
+
+        The source is shared by clones (see :meth:`__sklearn_clone__`), so its
+        own parameters are not exposed: ``set_params`` and parameter searches
+        cannot change it.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Ignored: there is no nested estimator to describe.
+
+        Returns
+        -------
+        dict
+            Parameter names mapped to their values.
+        """
+        return super().get_params(deep=False)
+
+    def set_params(self, **params: Any) -> SharedPretrainedMixin:
+        """Set the parameters of this estimator; those inside ``pretrained`` are refused.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : estimator
+            This estimator.
+        """
+        nested = sorted(name for name in params if name.startswith("pretrained__"))
+        if nested:
+            raise ValueError(
+                f"Invalid parameter(s) {nested}: the pretrained model is shared by clones and "
+                "never modified; configure it before passing it as pretrained."
+            )
+        return super().set_params(**params)
+
+
+class _PassedOnAsIs:
+    """A parameter value that ``sklearn.clone`` returns unchanged."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __sklearn_clone__(self) -> _PassedOnAsIs:
+        return self
+
+
 def source_layers(
     pretrained: Any, *, activation: str, activation_params: Mapping[str, Any] | None
 ) -> SourceLayers:

@@ -7,8 +7,6 @@ single module.
 
 from __future__ import annotations
 
-import difflib
-
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import (
     Interval,
@@ -16,6 +14,8 @@ from sklearn.utils._param_validation import (
     StrOptions,
 )
 from sklearn.utils.validation import _check_sample_weight as check_sample_weight
+
+from skdnn.components._registry import did_you_mean
 
 __all__ = [
     "ChoiceOptions",
@@ -34,16 +34,21 @@ class ChoiceOptions(StrOptions):
         return "a str among {" + ", ".join(repr(option) for option in sorted(self.options)) + "}"
 
 
-def with_hint(error: InvalidParameterError, params: dict[str, object], constraints: dict) -> None:
-    """Re-raise ``error`` with a "did you mean" hint for a misspelled string option."""
+def with_hint(
+    error: InvalidParameterError, params: dict[str, object], constraints: dict
+) -> InvalidParameterError:
+    """The error to raise for ``error``: with a "did you mean" hint for a misspelled option.
+
+    Returns ``error`` itself when no string option of ``params`` explains it or
+    no valid option is close to the value given.
+    """
     for name, value in params.items():
         if not isinstance(value, str) or name not in str(error):
             continue
         options = [c for c in constraints.get(name, []) if isinstance(c, StrOptions)]
         if not options or any(c.is_satisfied_by(value) for c in options):
             continue
-        choices = sorted(set().union(*(c.options for c in options)))
-        close = difflib.get_close_matches(value.lower(), choices, n=1, cutoff=0.5)
-        if close:
-            raise InvalidParameterError(f"{error} Did you mean {close[0]!r}?") from None
-    raise error
+        hint = did_you_mean(value, set().union(*(c.options for c in options)))
+        if hint:
+            return InvalidParameterError(f"{error}{hint}")
+    return error

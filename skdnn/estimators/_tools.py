@@ -78,10 +78,12 @@ class ModelToolsMixin:
         check_is_fitted(self)
         return zero_small_weights(self.model_, threshold)
 
-    def predict_proba_mc(self, X, n_samples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def predict_proba_mc(
+        self, X, n_passes: int | None = None, *, n_samples: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Monte-Carlo dropout probabilities and their spread.
 
-        Averages ``n_samples`` forward passes in which only the dropout layers
+        Averages ``n_passes`` forward passes in which only the dropout layers
         are stochastic (batch norm keeps its running statistics). Deterministic
         for an integer ``random_state``.
 
@@ -89,8 +91,11 @@ class ModelToolsMixin:
         ----------
         X : array-like of shape (n_samples, n_features)
             Inputs.
-        n_samples : int, default=None
+        n_passes : int, default=None
             Number of passes; defaults to ``mc_samples`` (or 100 when that is 0).
+        n_samples : int, default=None
+            Deprecated name of ``n_passes`` (scikit-learn's ``n_samples`` means
+            rows); passing it warns with a ``FutureWarning``.
 
         Returns
         -------
@@ -99,9 +104,16 @@ class ModelToolsMixin:
         std : ndarray of shape (n_rows, n_classes)
             Standard deviation of each probability across the passes.
         """
+        if n_samples is not None:
+            warnings.warn(
+                "predict_proba_mc(n_samples=...) is deprecated: pass n_passes instead.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            n_passes = n_passes or n_samples
         check_is_fitted(self)
         X = check_features(self, X, reset=False)
-        n_samples = n_samples or self.mc_samples or 100
+        n_passes = n_passes or self.mc_samples or 100
         if not dropout_layers(self.model_):
             warnings.warn(
                 "Monte-Carlo dropout needs dropout layers (dropout > 0 or input_dropout > 0); "
@@ -112,6 +124,6 @@ class ModelToolsMixin:
         device = next(self.model_.parameters()).device
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         mean, std = mc_dropout_probabilities(
-            self.model_, torch.from_numpy(X).to(device), n_samples, seed
+            self.model_, torch.from_numpy(X).to(device), n_passes, seed
         )
         return mean.numpy(), std.numpy()

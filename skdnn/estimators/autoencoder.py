@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
@@ -17,24 +15,25 @@ from skdnn._utils.device import resolve_device
 from skdnn._utils.random import Seeds, torch_generator
 from skdnn.estimators._base import BaseDNN
 from skdnn.estimators._data import check_features, split_validation
-from skdnn.estimators._params import (
-    ARCHITECTURE_CONSTRAINTS,
-    TRAINING_CONSTRAINTS,
-    check_layer_sizes,
-)
-from skdnn.estimators._sklearn_compat import Interval, _fit_context
+from skdnn.estimators._param_table import AUTOENCODER_HYPERPARAMETERS
+from skdnn.estimators._params import Hyperparameter, check_layer_sizes, store_parameters
+from skdnn.estimators._sklearn_compat import _fit_context
 from skdnn.network import MLPSpec, build_mlp, hidden_block_name, hidden_blocks
+from skdnn.training.data import Dataset
 from skdnn.training.freezing import run_blocks
-from skdnn.training.loop import Dataset, TrainingSetup
+from skdnn.training.objectives import RECONSTRUCTION
+from skdnn.training.setup import CallbackBase, TrainingResult, TrainingRun
 
-_ARCHITECTURE = (
-    "hidden_layer_sizes",
-    "activation",
-    "activation_params",
-    "kernel_initializer",
-    "initializer_params",
-)
-_NOT_USED = ("warm_start", "checkpoint_dir", "checkpoint_every")
+
+class StageLabel(CallbackBase):
+    """Label each epoch record with the greedy stage it belongs to (``record["stage"]``)."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+
+    def on_epoch_end(self, run: TrainingRun, record: dict[str, Any]) -> None:
+        """Add the stage name to ``record``."""
+        record["stage"] = self.stage
 
 
 class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDNN):
@@ -55,79 +54,7 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
 
     Parameters
     ----------
-    hidden_layer_sizes : tuple of int, default=(100, 50)
-        Width of each encoder layer, bottom first (at least one).
-    activation : str, default="elu"
-        Activation of the encoder layers (the decoders are linear); any
-        activation of ``DNNClassifier``.
-    activation_params : dict, default=None
-        Extra activation settings (``alpha``, ``lower``/``upper``, ``init``).
-    kernel_initializer : str, default="auto"
-        Initializer of the encoder kernels; "auto" picks by activation. The
-        decoder kernels use Glorot uniform.
-    initializer_params : dict, default=None
-        For "variance_scaling": ``scale``, ``mode``, ``distribution``.
-    fine_tune_epochs : int, default=0
-        Epochs of end-to-end training of the whole stack (encoders, then
-        decoders in reverse order) after the greedy stage; 0 keeps the greedy
-        solution. Supervised fine-tuning is a ``TransferDNNClassifier`` with
-        ``n_frozen_layers=0``.
-    l1, l2 : float, default=0.0
-        Penalty factors on the kernels being trained, added to the loss.
-    max_norm : float, default=None
-        After each step, rescale every neuron's incoming weights to norm <= r.
-    clip_value, clip_norm : float, default=None
-        Gradient clipping by value / by global norm.
-    early_stopping : bool, default=True
-        Stop each stage when the validation reconstruction loss has not
-        improved for ``patience`` epochs.
-    validation_fraction : float, default=0.1
-        Share of the rows held out for early stopping (the same rows in every stage).
-    patience : int, default=10
-        Epochs without improvement before a stage stops.
-    min_delta : float, default=1e-4
-        Smallest decrease of the validation loss that counts as an improvement.
-    restore_best_weights : bool, default=True
-        With early stopping, end each stage with the weights of its best epoch.
-    augment : callable, default=None
-        ``augment(batch, generator) -> batch`` applied to the inputs of each
-        training batch while the target stays clean: with noise, this trains a
-        stacked denoising autoencoder. In the greedy stage the inputs of layer
-        ``k > 1`` are the codes of layer ``k - 1``.
-    optimizer : str, default="adam"
-        "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamax",
-        "nadam", "adamw" or "ftrl"; a fresh one for every stage.
-    learning_rate : float, default=1e-3
-        Initial learning rate of every stage.
-    momentum : float, default=0.9
-        Momentum of "momentum" and "nesterov".
-    beta_1, beta_2 : float, default=0.9, 0.999
-        Decay rates of the Adam family.
-    rho : float, default=0.9
-        Decay rate of RMSProp.
-    epsilon : float, default=1e-7
-        Numerical-stability term of the adaptive optimizers.
-    optimizer_params : dict, default=None
-        Any other keyword of the chosen optimizer.
-    lr_schedule : str, default=None
-        "power", "exponential", "piecewise", "performance", "1cycle" or
-        "cosine"; it restarts with every stage and spans ``max_epochs``.
-    lr_schedule_params : dict, default=None
-        Parameters of the schedule.
-    batch_size : int, default=32
-        Rows per gradient step.
-    max_epochs : int, default=100
-        Most epochs of each greedy stage (one per hidden layer).
-    shuffle : bool, default=True
-        Shuffle the rows every epoch.
-    device : str, default="auto"
-        "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:N" or "mps".
-    mixed_precision : {"bf16", "fp16"} or None, default=None
-        Train with autocast in bfloat16 or float16 (float16 adds loss scaling).
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initial weights, the split and shuffling through local generators.
-    verbose : int, default=0
-        0 silent, 1 progress bar, 2 one line per epoch.
+    <hyperparameters>
 
     Attributes
     ----------
@@ -162,11 +89,7 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     (1797, 8)
     """
 
-    _parameter_constraints: ClassVar[dict] = {
-        **{name: ARCHITECTURE_CONSTRAINTS[name] for name in _ARCHITECTURE},
-        "fine_tune_epochs": [Interval(Integral, 0, None, closed="left")],
-        **{k: v for k, v in TRAINING_CONSTRAINTS.items() if k not in _NOT_USED},
-    }
+    _hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = AUTOENCODER_HYPERPARAMETERS
 
     def __init__(
         self,
@@ -206,40 +129,7 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         random_state=None,
         verbose=0,
     ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.activation_params = activation_params
-        self.kernel_initializer = kernel_initializer
-        self.initializer_params = initializer_params
-        self.fine_tune_epochs = fine_tune_epochs
-        self.l1 = l1
-        self.l2 = l2
-        self.max_norm = max_norm
-        self.clip_value = clip_value
-        self.clip_norm = clip_norm
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.min_delta = min_delta
-        self.restore_best_weights = restore_best_weights
-        self.augment = augment
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.rho = rho
-        self.epsilon = epsilon
-        self.optimizer_params = optimizer_params
-        self.lr_schedule = lr_schedule
-        self.lr_schedule_params = lr_schedule_params
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.shuffle = shuffle
-        self.device = device
-        self.mixed_precision = mixed_precision
-        self.random_state = random_state
-        self.verbose = verbose
+        store_parameters(self, locals())
 
     def _validate_params(self) -> None:
         super()._validate_params()
@@ -264,12 +154,12 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             The fitted estimator.
         """
         try:
-            return self._fit(X)
+            return self._fit_stages(X)
         except BaseException:
             self._clear_fitted_state()
             raise
 
-    def _fit(self, X) -> StackedAutoencoder:
+    def _fit_stages(self, X) -> StackedAutoencoder:
         X = check_features(self, X, reset=True)
         seeds = self._draw_seeds()
         device = resolve_device(self.device)
@@ -281,13 +171,8 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         inputs, held_out = data, validation
         for index, size in enumerate(check_layer_sizes(self.hidden_layer_sizes)):
             layer = build_mlp(self._layer_spec(inputs.X.shape[1], size), generator=generator)
-            self._train_stage(
-                layer.to(device),
-                inputs,
-                held_out,
-                f"layer{index + 1}",
-                self.max_epochs,
-                seeds,
+            result = self._train_stage(
+                layer.to(device), inputs, held_out, f"layer{index + 1}", self.max_epochs, seeds,
                 history,
             )
             encoder[hidden_block_name(index)] = layer.hidden1
@@ -296,17 +181,11 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             inputs, held_out = _codes(layer, inputs), _codes(layer, held_out)
         self.model_ = nn.Sequential(OrderedDict([*encoder.items(), *decoders]))
         if self.fine_tune_epochs:
-            self._train_stage(
+            result = self._train_stage(
                 self.model_, data, validation, "fine_tune", self.fine_tune_epochs, seeds, history
             )
-        self.model_.eval()
-        self.history_ = history
-        self.n_epochs_ = len(history)
+        self._store_training(history, result)
         return self
-
-    def _checkpoint_writer(self, store_progress) -> None:
-        # No checkpoints: the network only exists as a whole after the last stage.
-        return None
 
     def _datasets(self, X: torch.Tensor, seed: int) -> tuple[Dataset, Dataset | None]:
         """Training and validation rows; the targets are the inputs."""
@@ -342,24 +221,23 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         epochs: int,
         seeds: Seeds,
         history: list[dict[str, Any]],
-    ) -> None:
-        records = self._run_training(
+    ) -> TrainingResult:
+        """Train one stage, numbering its epochs after those of the stages before."""
+        result = self._train(
             module,
             data,
             validation,
-            epochs=epochs,
-            early_stopping=self.early_stopping and validation is not None,
+            RECONSTRUCTION,
             seeds=seeds,
-            device=data.X.device,
-            continues=False,
-            configure=_use_reconstruction_loss,
+            epochs=epochs,
+            resume=False,
+            first_epoch=len(history) + 1,
+            early_stopping=self.early_stopping and validation is not None,
+            callbacks=[StageLabel(stage)],
+            history=history,
         )
-        offset = len(history)
-        for record in records:
-            record["stage"] = stage
-            record["epoch"] += offset
-        history.extend(records)
-        self.best_epoch_ += offset
+        history.extend(result.records)
+        return result
 
     # ------------------------------------------------------------------ inference
     def transform(self, X) -> np.ndarray:
@@ -419,10 +297,6 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         tags.input_tags.sparse = True
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
-
-
-def _use_reconstruction_loss(setup: TrainingSetup) -> None:
-    setup.loss = F.mse_loss
 
 
 def _codes(layer: nn.Sequential, data: Dataset | None) -> Dataset | None:

@@ -27,8 +27,8 @@ from sklearn.utils.validation import check_X_y
 from torch import nn
 
 from skdnn._utils.random import torch_generator
-from skdnn.estimators._docs import with_parameter_docs
-from skdnn.estimators._params import ARCHITECTURE_CONSTRAINTS, check_layer_sizes
+from skdnn.estimators._param_table import SIAMESE_HYPERPARAMETERS
+from skdnn.estimators._params import Hyperparameter, check_layer_sizes, store_parameters
 from skdnn.estimators.classifier import DNNClassifier
 from skdnn.network import OUTPUT_BLOCK, build_mlp, hidden_block_name, hidden_blocks
 
@@ -123,11 +123,7 @@ class SiameseDNNClassifier(DNNClassifier):
 
     Parameters
     ----------
-    hidden_layer_sizes : tuple of int, default=(100, 100, 100, 100, 100)
-        Widths of the trunk's hidden layers, bottom first.
-    head_layer_sizes : tuple of int, default=(10,)
-        Widths of the head's hidden layers, on the two concatenated codes.
-    <DNNClassifier parameters>
+    <hyperparameters>
 
     Attributes
     ----------
@@ -164,10 +160,7 @@ class SiameseDNNClassifier(DNNClassifier):
     64
     """
 
-    _parameter_constraints: ClassVar[dict] = {
-        **DNNClassifier._parameter_constraints,
-        "head_layer_sizes": ARCHITECTURE_CONSTRAINTS["hidden_layer_sizes"],
-    }
+    _hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = SIAMESE_HYPERPARAMETERS
 
     def __init__(
         self,
@@ -219,54 +212,7 @@ class SiameseDNNClassifier(DNNClassifier):
         checkpoint_dir=None,
         checkpoint_every=1,
     ):
-        super().__init__(
-            hidden_layer_sizes,
-            activation=activation,
-            activation_params=activation_params,
-            kernel_initializer=kernel_initializer,
-            initializer_params=initializer_params,
-            normalization=normalization,
-            normalization_position=normalization_position,
-            batch_norm_momentum=batch_norm_momentum,
-            input_normalization=input_normalization,
-            dropout=dropout,
-            input_dropout=input_dropout,
-            dropout_type=dropout_type,
-            mc_samples=mc_samples,
-            l1=l1,
-            l2=l2,
-            max_norm=max_norm,
-            clip_value=clip_value,
-            clip_norm=clip_norm,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            patience=patience,
-            min_delta=min_delta,
-            restore_best_weights=restore_best_weights,
-            augment=augment,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            momentum=momentum,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            rho=rho,
-            epsilon=epsilon,
-            optimizer_params=optimizer_params,
-            lr_schedule=lr_schedule,
-            lr_schedule_params=lr_schedule_params,
-            batch_size=batch_size,
-            max_epochs=max_epochs,
-            shuffle=shuffle,
-            class_weight=class_weight,
-            device=device,
-            mixed_precision=mixed_precision,
-            random_state=random_state,
-            warm_start=warm_start,
-            verbose=verbose,
-            checkpoint_dir=checkpoint_dir,
-            checkpoint_every=checkpoint_every,
-        )
-        self.head_layer_sizes = head_layer_sizes
+        store_parameters(self, locals())
 
     def _validate_params(self) -> None:
         super()._validate_params()
@@ -308,5 +254,3 @@ class SiameseDNNClassifier(DNNClassifier):
         """Input width and network of the part a transfer estimator reuses: the trunk."""
         return self.trunk_n_features_, self.model_.trunk.network
 
-
-with_parameter_docs(SiameseDNNClassifier, DNNClassifier, "activation")

@@ -5,41 +5,26 @@ from __future__ import annotations
 import warnings
 from collections import OrderedDict
 from dataclasses import replace
-from numbers import Integral, Real
 from typing import Any, ClassVar
 
 from torch import nn
 
 from skdnn._utils.random import torch_generator
-from skdnn.estimators._docs import with_parameter_docs
-from skdnn.estimators._pretrained import source_layers
-from skdnn.estimators._sklearn_compat import Interval
+from skdnn.estimators._param_table import TRANSFER_HYPERPARAMETERS
+from skdnn.estimators._params import Hyperparameter, store_parameters
+from skdnn.estimators._pretrained import SharedPretrainedMixin, source_layers
 from skdnn.estimators.classifier import DNNClassifier
 from skdnn.exceptions import SkdnnWarning
 from skdnn.network import INPUT_BLOCK, OUTPUT_BLOCK, build_mlp, hidden_block_name, hidden_blocks
 from skdnn.training.freezing import (
-    FreezingRun,
+    FreezingCallback,
     FrozenPrefixSequential,
     freeze_prefix,
-    reading_cache,
     trainable_parameters,
 )
 
-_COUNT = Interval(Integral, 0, None, closed="left")
-_POSITIVE_COUNT = Interval(Integral, 1, None, closed="left")
 
-TRANSFER_CONSTRAINTS: dict[str, Any] = {
-    "pretrained": "no_validation",  # checked at fit by source_layers, with a clear message
-    "n_reused_layers": [_COUNT, None],
-    "n_frozen_layers": [_COUNT, None],
-    "cache_frozen": ["boolean"],
-    "unfreeze_after": [_POSITIVE_COUNT, None],
-    "n_unfrozen": [_POSITIVE_COUNT, None],
-    "unfreeze_lr_factor": [Interval(Real, 0, None, closed="neither")],
-}
-
-
-class TransferDNNClassifier(DNNClassifier):
+class TransferDNNClassifier(SharedPretrainedMixin, DNNClassifier):
     """Deep classifier built on the lower layers of a pretrained model (transfer learning).
 
     The network is the input block and the lowest ``n_reused_layers`` hidden
@@ -64,48 +49,7 @@ class TransferDNNClassifier(DNNClassifier):
 
     Parameters
     ----------
-    pretrained : object, default=None
-        Required at fit. A fitted ``DNNClassifier`` (any subclass),
-        ``StackedAutoencoder`` or ``SiameseDNNClassifier`` (its shared trunk), a
-        ``sklearn.frozen.FrozenEstimator`` of one, or the path of one written by
-        its ``save`` method; a torch ``nn.Sequential`` of
-        ``Linear`` layers each followed by at most one activation module (or a
-        network built by skdnn); or weights from another framework: a sequence
-        of ``(kernel, bias)`` arrays, one pair per hidden layer, the kernel of
-        shape ``(n_inputs, n_units)`` as Keras stores it (the transpose of
-        torch's) and ``bias`` of shape ``(n_units,)`` or None; each layer gets
-        the ``activation`` of this estimator. Only hidden layers are taken from
-        a fitted estimator; an ``nn.Sequential`` or a weight list is taken
-        whole, so leave its output layer out (or drop it with ``n_reused_layers``).
-    hidden_layer_sizes : tuple of int, default=()
-        Widths of the NEW hidden layers added on top of the reused ones.
-    n_reused_layers : int, default=None
-        Number of hidden layers of ``pretrained`` reused, from the bottom; None
-        reuses them all. The input block (input batch norm / dropout) of the
-        source is always reused.
-    n_frozen_layers : int, default=None
-        Number of reused layers frozen, from the bottom; None freezes all the
-        reused layers, 0 fine-tunes everything. The source's input block is
-        frozen with them.
-    cache_frozen : bool, default=True
-        Compute the outputs of the top frozen layer once per fit (for the
-        training and validation rows) and train the rest on them. Gives the
-        same model as False (same seed, up to float rounding). Not possible
-        with ``augment`` (a warning says so, and training runs through the
-        frozen layers).
-    unfreeze_after : int, default=None
-        After this epoch (counted over the whole training history), unfreeze
-        the top ``n_unfrozen`` frozen layers: they join the optimizer in their
-        own parameter group, every learning rate becomes ``learning_rate *
-        unfreeze_lr_factor``, the early-stopping patience starts again, and
-        training continues to ``max_epochs``. Nothing happens when training
-        stops earlier or nothing is frozen.
-    n_unfrozen : int, default=None
-        Number of frozen layers unfrozen, from the top; None (or more than are
-        frozen) unfreezes them all.
-    unfreeze_lr_factor : float, default=0.1
-        Factor applied to the learning rate at unfreezing.
-    <DNNClassifier parameters>
+    <hyperparameters>
 
     Attributes
     ----------
@@ -125,8 +69,9 @@ class TransferDNNClassifier(DNNClassifier):
         Number of hidden layers frozen at the end of fit (fewer than at the
         start after unfreezing).
     history_ : list of dict
-        One record per epoch, as for ``DNNClassifier``; ``grad_norms`` is 0.0
-        for frozen layers. One list through the unfreezing.
+        One record per epoch, as for ``DNNClassifier``; ``grad_norms`` (at the
+        epoch's last batch) is 0.0 for frozen layers. One list through the
+        unfreezing.
     n_epochs_ : int
         Epochs trained in total.
     best_epoch_ : int
@@ -150,10 +95,7 @@ class TransferDNNClassifier(DNNClassifier):
     True
     """
 
-    _parameter_constraints: ClassVar[dict] = {
-        **DNNClassifier._parameter_constraints,
-        **TRANSFER_CONSTRAINTS,
-    }
+    _hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = TRANSFER_HYPERPARAMETERS
 
     def __init__(
         self,
@@ -211,118 +153,7 @@ class TransferDNNClassifier(DNNClassifier):
         checkpoint_dir=None,
         checkpoint_every=1,
     ):
-        super().__init__(
-            hidden_layer_sizes,
-            activation=activation,
-            activation_params=activation_params,
-            kernel_initializer=kernel_initializer,
-            initializer_params=initializer_params,
-            normalization=normalization,
-            normalization_position=normalization_position,
-            batch_norm_momentum=batch_norm_momentum,
-            input_normalization=input_normalization,
-            dropout=dropout,
-            input_dropout=input_dropout,
-            dropout_type=dropout_type,
-            mc_samples=mc_samples,
-            l1=l1,
-            l2=l2,
-            max_norm=max_norm,
-            clip_value=clip_value,
-            clip_norm=clip_norm,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            patience=patience,
-            min_delta=min_delta,
-            restore_best_weights=restore_best_weights,
-            augment=augment,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            momentum=momentum,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            rho=rho,
-            epsilon=epsilon,
-            optimizer_params=optimizer_params,
-            lr_schedule=lr_schedule,
-            lr_schedule_params=lr_schedule_params,
-            batch_size=batch_size,
-            max_epochs=max_epochs,
-            shuffle=shuffle,
-            class_weight=class_weight,
-            device=device,
-            mixed_precision=mixed_precision,
-            random_state=random_state,
-            warm_start=warm_start,
-            verbose=verbose,
-            checkpoint_dir=checkpoint_dir,
-            checkpoint_every=checkpoint_every,
-        )
-        self.pretrained = pretrained
-        self.n_reused_layers = n_reused_layers
-        self.n_frozen_layers = n_frozen_layers
-        self.cache_frozen = cache_frozen
-        self.unfreeze_after = unfreeze_after
-        self.n_unfrozen = n_unfrozen
-        self.unfreeze_lr_factor = unfreeze_lr_factor
-
-    def __sklearn_clone__(self) -> TransferDNNClassifier:
-        """Clone as scikit-learn does, but pass ``pretrained`` on as it is.
-
-        A plain clone would clone a fitted source estimator into an unfitted
-        one. Sharing is safe: ``fit`` only ever reads a deep copy of the source.
-
-        Returns
-        -------
-        TransferDNNClassifier
-            An unfitted estimator with the same parameters.
-        """
-        template = object.__new__(type(self))
-        template.__dict__.update(self.__dict__)
-        template.pretrained = _PassedOnAsIs(self.pretrained)
-        new = super(TransferDNNClassifier, template).__sklearn_clone__()
-        new.pretrained = self.pretrained
-        return new
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Get the parameters of this estimator, never those inside ``pretrained``.
-
-        The source is shared by clones (see :meth:`__sklearn_clone__`), so its
-        own parameters are not exposed: ``set_params`` and parameter searches
-        cannot change it.
-
-        Parameters
-        ----------
-        deep : bool, default=True
-            Ignored: there is no nested estimator to describe.
-
-        Returns
-        -------
-        dict
-            Parameter names mapped to their values.
-        """
-        return super().get_params(deep=False)
-
-    def set_params(self, **params: Any) -> TransferDNNClassifier:
-        """Set the parameters of this estimator; those inside ``pretrained`` are refused.
-
-        Parameters
-        ----------
-        **params : dict
-            Estimator parameters.
-
-        Returns
-        -------
-        self : TransferDNNClassifier
-            This estimator.
-        """
-        nested = sorted(name for name in params if name.startswith("pretrained__"))
-        if nested:
-            raise ValueError(
-                f"Invalid parameter(s) {nested}: the pretrained model is shared by clones and "
-                "never modified; configure it before passing it as pretrained."
-            )
-        return super().set_params(**params)
+        store_parameters(self, locals())
 
     def _validate_params(self) -> None:
         super()._validate_params()
@@ -388,26 +219,25 @@ class TransferDNNClassifier(DNNClassifier):
             {"params": list(module[after_unfreezing:start].parameters())},
         ]
 
-    def _run_training(self, module: nn.Module, data, validation, **kwargs):
-        if not isinstance(module, FrozenPrefixSequential):  # a model loaded from a file
-            module = self.model_ = freeze_prefix(module, _boundary(self.n_frozen_layers_))
-        cached = self._can_cache(module.n_frozen)
+    def _resume_module(self, module: nn.Module) -> FrozenPrefixSequential:
+        if isinstance(module, FrozenPrefixSequential):
+            return module
+        return freeze_prefix(module, _boundary(self.n_frozen_layers_))  # loaded from a file
+
+    def _training_callbacks(self, module: FrozenPrefixSequential) -> list[FreezingCallback]:
         start, after_unfreezing = self._boundaries()
-        run = FreezingRun(
-            module,
-            data,
-            validation,
-            cache=cached,
-            unfreeze_after=self.unfreeze_after,
-            boundaries=(start, after_unfreezing),
-            learning_rate=self.learning_rate * self.unfreeze_lr_factor,
-        )
-        with reading_cache(module, module.n_frozen if cached else 0):
-            records = super()._run_training(
-                module, run.data, run.validation, configure=run.configure, **kwargs
+        return [
+            FreezingCallback(
+                module,
+                cache=self._can_cache(module.n_frozen),
+                unfreeze_after=self.unfreeze_after,
+                boundaries=(start, after_unfreezing),
+                learning_rate=self.learning_rate * self.unfreeze_lr_factor,
             )
-        self.n_frozen_layers_ = max(module.n_frozen - 1, 0)
-        return records
+        ]
+
+    def _fitted_structure(self, module: FrozenPrefixSequential) -> dict[str, Any]:
+        return {"n_frozen_layers_": max(module.n_frozen - 1, 0)}
 
     def _can_cache(self, n_frozen_blocks: int) -> bool:
         if not (self.cache_frozen and n_frozen_blocks):
@@ -423,16 +253,6 @@ class TransferDNNClassifier(DNNClassifier):
         return True
 
 
-class _PassedOnAsIs:
-    """A parameter value that ``sklearn.clone`` returns unchanged."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __sklearn_clone__(self) -> _PassedOnAsIs:
-        return self
-
-
 def _boundary(n_frozen_layers: int) -> int:
     """Frozen blocks for ``n_frozen_layers`` frozen hidden layers (plus the input block)."""
     return n_frozen_layers + 1 if n_frozen_layers else 0
@@ -445,5 +265,3 @@ def _count(name: str, value: int | None, available: int, what: str) -> int:
         raise ValueError(f"{name}={value} but there are only {available} {what}.")
     return int(value)
 
-
-with_parameter_docs(TransferDNNClassifier, DNNClassifier, "activation")

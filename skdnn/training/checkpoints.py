@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+from skdnn.training.setup import CallbackBase, TrainingResult, TrainingRun
 
 FINAL_NAME = "final.skdnn"
 
@@ -17,8 +17,8 @@ def checkpoint_name(epoch: int) -> str:
     return f"epoch-{epoch:04d}.skdnn"
 
 
-class CheckpointWriter:
-    """An epoch callback calling ``write(path)`` every ``every`` epochs.
+class CheckpointWriter(CallbackBase):
+    """A training callback calling ``write(path, result)`` every ``every`` epochs.
 
     ``write`` must write atomically (skdnn's bundle format does: temporary file,
     then rename), so an interrupted run never leaves a truncated checkpoint.
@@ -30,25 +30,28 @@ class CheckpointWriter:
     every : int
         Epochs between checkpoints.
     write : callable
-        Writes the current model to the given path.
+        ``write(path, result)`` writes the model with the run's result so far.
     """
 
     def __init__(
-        self, directory: str | os.PathLike, every: int, write: Callable[[Path], None]
+        self,
+        directory: str | os.PathLike,
+        every: int,
+        write: Callable[[Path, TrainingResult], None],
     ) -> None:
         self.directory = Path(directory)
         self.every = every
         self.write = write
 
-    def __call__(self, record: dict[str, Any], module: nn.Module) -> None:
+    def on_epoch_end(self, run: TrainingRun, record: dict[str, Any]) -> None:
         """Checkpoint after ``record['epoch']`` when it is a multiple of ``every``."""
         if record["epoch"] % self.every == 0:
-            self._write(checkpoint_name(record["epoch"]))
+            self._write(checkpoint_name(record["epoch"]), run.result())
 
-    def write_final(self) -> None:
-        """Write the final model."""
-        self._write(FINAL_NAME)
+    def write_final(self, result: TrainingResult) -> None:
+        """Write the final model, with the run's final ``result``."""
+        self._write(FINAL_NAME, result)
 
-    def _write(self, name: str) -> None:
+    def _write(self, name: str, result: TrainingResult) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.write(self.directory / name)
+        self.write(self.directory / name, result)

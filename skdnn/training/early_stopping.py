@@ -44,6 +44,10 @@ class EarlyStopping:
         self.wait += 1
         return self.enabled and self.wait >= self.patience
 
+    def restart_patience(self) -> None:
+        """Count the epochs without improvement from zero again (the best state is kept)."""
+        self.wait = 0
+
     def restore(self, module: nn.Module) -> bool:
         """Load the best state into ``module``; return False when none was recorded."""
         if self.best_state is None:

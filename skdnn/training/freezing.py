@@ -27,9 +27,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from skdnn.network import kernels
+from skdnn.training.data import Dataset
 from skdnn.training.history import PROBE_ROWS, activation_health
-from skdnn.training.loop import Dataset, TrainingSetup
+from skdnn.training.setup import CallbackBase, TrainingRun
 
 _BATCH_ROWS = 8192
 
@@ -248,28 +248,25 @@ def reading_cache(module: FrozenPrefixSequential, n_blocks: int) -> Iterator[Non
         module.n_cached = 0
 
 
-class FreezingRun:
+class FreezingCallback(CallbackBase):
     """Train a partly frozen network on cached outputs and unfreeze it on schedule.
 
-    One object per training run; it holds the cache, so it must not outlive the
-    run. Give :attr:`data` and :attr:`validation` to the training loop, and
-    :meth:`configure` to the code that builds its :class:`TrainingSetup`; the
-    run then adds itself as an epoch callback when an unfreezing is due. At
-    unfreezing, the frozen boundary moves down, every learning rate becomes
-    ``learning_rate`` (the schedule restarts from it at the current step), the
-    kernels of the unfrozen blocks join the regularization, the early-stopping
-    patience starts again, and the cache is rebuilt at the new boundary.
+    A training callback (one per run; it holds the cache, so it must not
+    outlive the run). When the run begins it replaces the loop's data by the
+    outputs of the frozen blocks (with ``cache``) and makes the network read
+    them. At unfreezing, the frozen boundary moves down, every learning rate
+    becomes ``learning_rate`` (the schedule restarts from it at the current
+    step), the early-stopping patience starts again, and the cache is rebuilt
+    at the new boundary. Penalties and the max-norm constraint follow the
+    boundary by themselves (they apply to trainable kernels only).
 
     Parameters
     ----------
     module : FrozenPrefixSequential
         The network; its ``n_frozen`` is ``boundaries[0]``, or ``boundaries[1]``
         when an earlier run already unfroze it.
-    data, validation : Dataset or None
-        Training and validation rows with the network's own inputs.
     cache : bool
-        Train on the outputs of the frozen blocks, computed once; the caller
-        must also feed them in (``reading_cache(module, module.n_frozen)``).
+        Train on the outputs of the frozen blocks, computed once.
     unfreeze_after : int or None
         Epoch (as numbered by the loop) after which to unfreeze; None never does.
     boundaries : tuple of int
@@ -278,19 +275,11 @@ class FreezingRun:
         Learning rate of every parameter group from the unfreezing on. The
         blocks to unfreeze must already sit in the optimizer (without a
         gradient they are not updated before).
-
-    Attributes
-    ----------
-    data, validation : Dataset or None
-        What the loop trains and validates on (cached outputs or raw inputs);
-        replaced in place at unfreezing.
     """
 
     def __init__(
         self,
         module: FrozenPrefixSequential,
-        data: Dataset,
-        validation: Dataset | None,
         *,
         cache: bool,
         unfreeze_after: int | None,
@@ -298,42 +287,37 @@ class FreezingRun:
         learning_rate: float,
     ) -> None:
         self.module = module
-        self.raw = (data, validation)
         self.cache = cache
-        self.data = _cached(module, data) if cache else data
-        self.validation = _cached(module, validation) if cache else validation
         self.unfreeze_after = unfreeze_after
         self.start, self.after_unfreezing = boundaries
         self.pending = (
             unfreeze_after is not None and module.n_frozen == self.start > self.after_unfreezing
         )
         self.learning_rate = learning_rate
-        self.setup: TrainingSetup | None = None
+        self.raw: tuple[Dataset, Dataset | None] | None = None
+        self.run: TrainingRun | None = None
+        self._reading = contextlib.ExitStack()
         self._frozen_health: tuple[int, list[float]] | None = None
 
-    def configure(self, setup: TrainingSetup) -> None:
-        """Hook the run into ``setup`` before the loop starts.
-
-        Parameters
-        ----------
-        setup : TrainingSetup
-            The loop's setup: its regularization is limited to trainable
-            kernels, the activation probe reads raw inputs, and the run becomes
-            an epoch callback when an unfreezing is due.
-        """
-        self.setup = setup
+    def on_train_begin(self, run: TrainingRun) -> None:
+        """Swap in the cached outputs and their health probe; restore a later learning rate."""
+        self.raw, self.run = (run.data, run.validation), run
         if self.cache:
-            setup.health = self._health
-        self._regularize_trainable_kernels()
-        if self.pending:
-            setup.callbacks = [*setup.callbacks, self]
-        elif self.module.n_frozen == self.after_unfreezing < self.start:
-            self._set_learning_rate()  # a new run after the unfreezing (warm start)
+            run.data = _cached(self.module, run.data)
+            run.validation = _cached(self.module, run.validation)
+            run.setup.health = self._health
+            self._reading.enter_context(reading_cache(self.module, self.module.n_frozen))
+        if self.module.n_frozen == self.after_unfreezing < self.start:
+            self._set_learning_rate(run)  # a new run after the unfreezing (warm start)
 
-    def __call__(self, record: dict[str, Any], module: nn.Module) -> None:
+    def on_epoch_end(self, run: TrainingRun, record: dict[str, Any]) -> None:
         """Unfreeze once the epoch of ``record`` reaches ``unfreeze_after``."""
         if self.pending and record["epoch"] >= self.unfreeze_after:
-            self._unfreeze()
+            self._unfreeze(run)
+
+    def on_train_end(self, run: TrainingRun) -> None:
+        """Make the network read raw inputs again."""
+        self._reading.close()
 
     def _health(self, module: nn.Module) -> list[float]:
         """Activation health reusing the cache: frozen blocks are probed once per boundary.
@@ -345,29 +329,25 @@ class FreezingRun:
         if self._frozen_health is None or self._frozen_health[0] != boundary:
             probe = self.raw[0].X[:PROBE_ROWS]
             self._frozen_health = (boundary, activation_health(module, probe, stop=boundary))
-        cached_probe = self.data.X[:PROBE_ROWS]
+        cached_probe = self.run.data.X[:PROBE_ROWS]
         return self._frozen_health[1] + activation_health(module, cached_probe, start=boundary)
 
-    def _unfreeze(self) -> None:
+    def _unfreeze(self, run: TrainingRun) -> None:
         self.pending = False
         self.module.set_frozen(self.after_unfreezing)
-        self._set_learning_rate()
-        self._regularize_trainable_kernels()
-        self.setup.stopper.wait = 0
+        self._set_learning_rate(run)
+        run.setup.stopper.restart_patience()
         if self.cache:
             self.module.n_cached = self.after_unfreezing
-            for cached, raw in zip((self.data, self.validation), self.raw, strict=True):
+            for cached, raw in zip((run.data, run.validation), self.raw, strict=True):
                 if cached is not None:
                     cached.X = run_blocks(self.module, raw.X, stop=self.after_unfreezing)
 
-    def _set_learning_rate(self) -> None:
-        for group in self.setup.optimizer.param_groups:
+    def _set_learning_rate(self, run: TrainingRun) -> None:
+        optimizer = run.setup.optimizer
+        for group in optimizer.param_groups:
             group["lr"] = self.learning_rate
-        self.setup.schedule.rebind(self.setup.optimizer)
-
-    def _regularize_trainable_kernels(self) -> None:
-        # Penalties and the max-norm constraint must not reach frozen weights.
-        self.setup.regularization.kernels = [k for k in kernels(self.module) if k.requires_grad]
+        run.setup.schedule.rebind(optimizer)
 
 
 def _cached(module: FrozenPrefixSequential, data: Dataset | None) -> Dataset | None:

@@ -10,18 +10,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from skdnn.components.activations import activation_of
 from skdnn.network import hidden_blocks
 
 #: Training rows the activation-health figures are computed on, each epoch.
 PROBE_ROWS = 512
 
-# Activations whose units can die (output 0 for every input) and those that saturate.
-_DYING = ("ReLU",)
-_SATURATING = {"Sigmoid": (0.01, 0.99), "Tanh": (-0.99, 0.99)}
-
 
 def gradient_norms(module: nn.Sequential) -> list[float]:
-    """L2 norm of the kernel gradient of each hidden layer (0.0 when it has none)."""
+    """L2 norm of the kernel gradient of each hidden layer at the epoch's last batch.
+
+    The gradients are those the last training step left (the last batch of the
+    epoch, which may be shorter than the others); 0.0 for a layer without one
+    (frozen).
+    """
     norms = [
         block.linear.weight.grad.norm()
         if block.linear.weight.grad is not None
@@ -37,10 +39,11 @@ def activation_health(
 ) -> list[float]:
     """Fraction of unhealthy units per hidden layer on ``probe`` rows (eval mode).
 
-    For the ReLU activation a unit is unhealthy (dead) when it outputs 0 on every
-    probe row; for logistic and tanh an output is unhealthy when saturated (within
-    0.01 of a bound) and the figure is the fraction of saturated outputs. Other
-    activations neither die nor saturate in this sense and report 0.0.
+    What unhealthy means is the activation's registry entry's ``health`` probe:
+    for ReLU a unit is unhealthy (dead) when it outputs 0 on every probe row; for
+    logistic and tanh an output is unhealthy when saturated (within 0.01 of a
+    bound) and the figure is the fraction of saturated outputs. Activations
+    without a probe neither die nor saturate in this sense and report 0.0.
 
     ``start`` and ``stop`` restrict the pass to the blocks ``start:stop`` of the
     network; ``probe`` is then the input of block ``start`` (the cached output of
@@ -65,10 +68,7 @@ def activation_health(
 
 
 def _unhealthy_fraction(activation: nn.Module, output: torch.Tensor) -> torch.Tensor:
-    kind = type(activation).__name__
-    if kind in _DYING:
-        return (output <= 0).all(dim=0).float().mean()
-    if kind in _SATURATING:
-        low, high = _SATURATING[kind]
-        return ((output <= low) | (output >= high)).float().mean()
-    return torch.zeros((), device=output.device)
+    component = activation_of(activation)
+    if component is None or component.health is None:
+        return torch.zeros((), device=output.device)
+    return component.health(output)

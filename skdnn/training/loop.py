@@ -2,133 +2,34 @@
 
 ``train`` runs epochs of mini-batch gradient descent over tensors that already
 sit on the training device. Everything the estimator configures (optimizer,
-schedule, regularization, early stopping, progress display, checkpoints) comes
-in as objects; the loop only drives them.
+schedule, regularization, early stopping, objective) comes in as a
+:class:`~skdnn.training.setup.TrainingSetup`, everything that acts around the
+epochs (progress, checkpoints, freezing, thread sizing) as callbacks; the loop
+only drives them and returns a :class:`~skdnn.training.setup.TrainingResult`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from skdnn.components.regularizers import Regularization
-from skdnn.components.schedules import LRScheduleAdapter
+from skdnn._utils.random import isolated_torch_rng
 from skdnn.exceptions import TrainingDivergedError, TrainingInterruptedWarning
+from skdnn.training.data import Dataset, StreamedRows
 from skdnn.training.early_stopping import EarlyStopping
 from skdnn.training.history import PROBE_ROWS, activation_health, gradient_norms
-from skdnn.training.steps import batch_loss, make_step
+from skdnn.training.objectives import CROSS_ENTROPY, Objective
+from skdnn.training.setup import STOP, Callback, TrainingResult, TrainingRun, TrainingSetup
+from skdnn.training.steps import make_step
 
 _EVAL_BATCH = 8192
-
-
-@dataclass
-class Dataset:
-    """Tensors of one split, all on the training device.
-
-    ``weight`` holds per-row loss weights (sample and class weights combined,
-    normalised to mean 1) or None for an unweighted loss. ``X`` may also be
-    :class:`StreamedRows`, rows of a host array read one batch at a time.
-    """
-
-    X: torch.Tensor | StreamedRows
-    y: torch.Tensor
-    weight: torch.Tensor | None = None
-
-    def __len__(self) -> int:
-        return self.X.shape[0]
-
-
-class StreamedRows:
-    """Rows of a NumPy array (a ``numpy.memmap``, say) copied to the device batch by batch.
-
-    Stands in for ``Dataset.X`` when the inputs should not be materialized as
-    one tensor, e.g. a memory-mapped array larger than the memory at hand: each
-    batch reads its rows from the array, so memory holds one batch at a time
-    (the operating system's page cache keeps what it can of the file). It offers
-    what the training code asks of ``X``: ``len``, ``shape``, ``dtype``,
-    ``device``, slicing and ``index_select`` along rows, each returning a tensor.
-
-    Parameters
-    ----------
-    array : numpy.ndarray of shape (n_rows, ...)
-        The inputs, float32; not copied.
-    device : torch.device
-        Where batches go.
-    rows : numpy.ndarray of int, default=None
-        Use only these rows of ``array``, in this order (a training split).
-    """
-
-    def __init__(
-        self, array: np.ndarray, device: torch.device, rows: np.ndarray | None = None
-    ) -> None:
-        self.array = array
-        self.device = torch.device(device)
-        self.rows = None if rows is None else np.asarray(rows, dtype=np.intp)
-        n_rows = len(array) if self.rows is None else len(self.rows)
-        self.shape = torch.Size((n_rows, *array.shape[1:]))
-        self.dtype = torch.from_numpy(np.empty(0, dtype=array.dtype)).dtype
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, key: slice) -> torch.Tensor:
-        if not isinstance(key, slice):
-            raise TypeError("StreamedRows supports slices of rows only.")
-        if self.rows is None:
-            return self._to_device(np.array(self.array[key]))
-        return self._to_device(np.take(self.array, self.rows[key], axis=0))
-
-    def index_select(self, dim: int, index: torch.Tensor) -> torch.Tensor:
-        """The rows at ``index`` (``dim`` must be 0), as a tensor on the device."""
-        if dim != 0:
-            raise ValueError("StreamedRows selects rows only (dim=0).")
-        positions = index.cpu().numpy()
-        if self.rows is not None:
-            positions = self.rows[positions]
-        return self._to_device(np.take(self.array, positions, axis=0))
-
-    def _to_device(self, batch: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(batch).to(self.device)
-
-
-class EpochCallback(Protocol):
-    """Called after every epoch with the epoch's record and the module."""
-
-    def __call__(self, record: dict[str, Any], module: nn.Module) -> None: ...
-
-
-@dataclass
-class TrainingSetup:
-    """What to run: the objects built by the estimator and the loop settings."""
-
-    optimizer: torch.optim.Optimizer
-    schedule: LRScheduleAdapter
-    regularization: Regularization
-    stopper: EarlyStopping
-    max_epochs: int
-    batch_size: int
-    shuffle: bool = True
-    generator: torch.Generator | None = None
-    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
-    loss: Callable[..., torch.Tensor] = F.cross_entropy
-    callbacks: Sequence[EpochCallback] = field(default_factory=list)
-    # Computes an epoch's activation-health figures (one per hidden layer); None
-    # probes the first rows of ``data.X`` through the whole network. Frozen-layer
-    # caching supplies one that reuses the cache (data.X then holds cached outputs).
-    health: Callable[[nn.Module], list[float]] | None = None
-    # Mixed precision: the dtype of autocast for the forward pass (None: float32)
-    # and, for float16, the gradient scaler kept across the epochs of a fit.
-    autocast_dtype: torch.dtype | None = None
-    grad_scaler: torch.amp.GradScaler | None = None
 
 
 def train(
@@ -136,51 +37,80 @@ def train(
     data: Dataset,
     validation: Dataset | None,
     setup: TrainingSetup,
+    callbacks: Sequence[Callback] = (),
     *,
     first_epoch: int = 1,
-) -> list[dict[str, Any]]:
-    """Train ``module`` and return one record per epoch run.
+) -> TrainingResult:
+    """Train ``module`` for up to ``setup.max_epochs`` epochs and return what the run left.
 
     The monitored loss is the validation loss when ``validation`` is given, else
     the training loss. On a non-finite loss, or a ``KeyboardInterrupt``, training
-    stops, the best state seen is restored and a warning says so.
+    stops, the best state seen is restored and a warning says so. Epochs are
+    numbered from ``first_epoch`` (a continued fit goes on counting).
 
     Raises
     ------
     TrainingDivergedError
         If the loss was non-finite before any finite state was recorded.
     """
-    records: list[dict[str, Any]] = []
+    run = TrainingRun(module, data, validation, setup, first_epoch)
+    with _dropout_rng(setup, data.X.device) as dropout_state:
+        run.dropout_state = dropout_state
+        try:
+            for callback in callbacks:
+                callback.on_train_begin(run)
+            _run_epochs(run, callbacks)
+            if setup.restore_best:
+                setup.stopper.restore(module)
+        finally:
+            for callback in callbacks:
+                callback.on_train_end(run)
+        return run.result()
+
+
+@contextlib.contextmanager
+def _dropout_rng(
+    setup: TrainingSetup, device: torch.device
+) -> Iterator[Callable[[], torch.Tensor | None]]:
+    """Own torch's RNG of ``device`` for the run when the setup seeds it."""
+    if setup.dropout_seed is None and setup.dropout_state is None:
+        yield lambda: None
+        return
+    with isolated_torch_rng(setup.dropout_seed or 0, device, setup.dropout_state) as state:
+        yield state
+
+
+def _run_epochs(run: TrainingRun, callbacks: Sequence[Callback]) -> None:
+    setup, module = run.setup, run.module
     health = setup.health
     if health is None:
-        probe = data.X[:PROBE_ROWS]
+        probe = run.data.X[:PROBE_ROWS]
 
         def health(network: nn.Module) -> list[float]:
             return activation_health(network, probe)
 
-    for epoch in range(first_epoch, first_epoch + setup.max_epochs):
+    for epoch in range(run.first_epoch, run.first_epoch + setup.max_epochs):
         try:
-            record = _run_epoch(module, data, validation, setup, epoch, health)
+            record = _run_epoch(module, run.data, run.validation, setup, epoch, health)
         except KeyboardInterrupt:
             setup.stopper.restore(module)
             warnings.warn(
                 f"Training interrupted during epoch {epoch}; keeping the best weights so far.",
                 TrainingInterruptedWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-            break
-        monitored = record["loss"] if validation is None else record["val_loss"]
+            return
+        monitored = record["loss"] if run.validation is None else record["val_loss"]
         if not math.isfinite(monitored):
             _recover_from_divergence(module, setup.stopper, epoch)
-            break
-        records.append(record)
+            return
+        run.records.append(record)
         stop = setup.stopper.update(epoch, monitored, module)
         setup.schedule.epoch_end(record.get("val_loss"))
-        for callback in setup.callbacks:
-            callback(record, module)
+        for callback in callbacks:
+            stop = (callback.on_epoch_end(run, record) == STOP) or stop
         if stop:
-            break
-    return records
+            return
 
 
 def _run_epoch(
@@ -198,10 +128,7 @@ def _run_epoch(
     record: dict[str, Any] = {"epoch": epoch, "loss": train_loss.item(), "lr": learning_rate}
     module.eval()  # once for the validation pass and the diagnostics below
     if validation is not None:
-        val_loss, val_accuracy = evaluate(module, validation, setup.loss)
-        record["val_loss"] = val_loss
-        if not math.isnan(val_accuracy):
-            record["val_accuracy"] = val_accuracy
+        record.update(evaluate(module, validation, setup.objective))
     record["grad_norms"] = gradient_norms(module)
     record["unhealthy_fraction"] = health(module)
     record["time"] = time.perf_counter() - started
@@ -273,34 +200,32 @@ def _batches(
 
 
 @torch.inference_mode()
-def evaluate(
-    module: nn.Module,
-    data: Dataset,
-    loss: Callable[..., torch.Tensor] = F.cross_entropy,
-) -> tuple[float, float]:
-    """Mean (weighted) loss and accuracy of ``module`` on ``data``, in eval mode.
+def evaluate(module: nn.Module, data: Dataset, objective: Objective = CROSS_ENTROPY) -> dict:
+    """Validation figures of ``module`` on ``data``, in eval mode.
 
-    The accuracy is NaN when ``data.y`` is not 1-D class indices (e.g. the
-    reconstruction targets of an autoencoder).
+    Returns ``{"val_loss": mean (weighted) loss, "val_<name>": ...}`` with the
+    figures of ``objective.metrics`` computed over all rows.
     """
     was_training = module.training
     if was_training:  # switching modes walks every layer: only when needed
         module.eval()
     total_loss = torch.zeros((), device=data.X.device)
-    correct = torch.zeros((), device=data.X.device)
+    outputs = []
     for start in range(0, len(data), _EVAL_BATCH):
         stop = start + _EVAL_BATCH
-        logits = module(data.X[start:stop])
+        batch_outputs = module(data.X[start:stop])
         y = data.y[start:stop]
         weight = None if data.weight is None else data.weight[start:stop]
-        total_loss += batch_loss(logits, y, weight, loss) * y.shape[0]
-        if y.ndim == 1:
-            correct += (logits.argmax(dim=1) == y).sum()
+        total_loss += objective.batch_loss(batch_outputs, y, weight) * y.shape[0]
+        if objective.metrics is not None:
+            outputs.append(batch_outputs)
     if was_training:
         module.train()
-    n_rows = max(len(data), 1)
-    accuracy = (correct / n_rows).item() if data.y.ndim == 1 else math.nan
-    return (total_loss / n_rows).item(), accuracy
+    figures: dict[str, Any] = {"val_loss": (total_loss / max(len(data), 1)).item()}
+    if outputs:
+        for name, value in objective.metrics(torch.cat(outputs), data.y).items():
+            figures[f"val_{name}"] = value
+    return figures
 
 
 def _recover_from_divergence(module: nn.Module, stopper: EarlyStopping, epoch: int) -> None:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from skdnn.training.loop import Dataset
+from skdnn.training.data import Dataset
 
 
 def exponential_rates(min_lr: float, max_lr: float, n_steps: int) -> np.ndarray:

@@ -6,24 +6,24 @@ import torch
 from torch import nn
 
 from skdnn._utils.random import isolated_torch_rng
-
-_DROPOUT_TYPES = (nn.Dropout, nn.AlphaDropout)
+from skdnn.components.dropout import dropout_module_types
 
 
 def dropout_layers(module: nn.Module) -> list[nn.Module]:
-    """The dropout layers of ``module``."""
-    return [m for m in module.modules() if isinstance(m, _DROPOUT_TYPES)]
+    """The dropout layers of ``module`` (of a registered dropout type)."""
+    kinds = dropout_module_types()
+    return [m for m in module.modules() if isinstance(m, kinds)]
 
 
 @torch.inference_mode()
 def mc_dropout_probabilities(
     module: nn.Module,
     X: torch.Tensor,
-    n_samples: int,
+    n_passes: int,
     seed: int,
     batch_size: int = 8192,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and standard deviation of the class probabilities over ``n_samples`` passes.
+    """Mean and standard deviation of the class probabilities over ``n_passes`` passes.
 
     Every layer stays in inference mode except the dropout layers: batch
     normalization keeps using its running statistics, so the spread reflects
@@ -36,7 +36,7 @@ def mc_dropout_probabilities(
         Network emitting logits.
     X : torch.Tensor
         Inputs on the module's device.
-    n_samples : int
+    n_passes : int
         Number of stochastic passes.
     seed : int
         Seed of the dropout masks (the caller's RNG state is left untouched).
@@ -62,7 +62,7 @@ def mc_dropout_probabilities(
                             for chunk in torch.split(X, batch_size)
                         ]
                     )
-                    for _ in range(n_samples)
+                    for _ in range(n_passes)
                 ]
             )
     finally:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from torch import nn
 from tqdm.auto import tqdm
+
+from skdnn.training.setup import CallbackBase, TrainingRun
 
 _SHOWN = ("loss", "val_loss", "val_accuracy", "lr")
 
@@ -16,8 +17,8 @@ def format_record(record: dict[str, Any]) -> dict[str, str]:
     return {key: f"{record[key]:.4g}" for key in _SHOWN if key in record}
 
 
-class ProgressReporter:
-    """An epoch callback that reports progress at the chosen verbosity.
+class ProgressReporter(CallbackBase):
+    """A training callback that reports progress at the chosen verbosity.
 
     Parameters
     ----------
@@ -38,7 +39,7 @@ class ProgressReporter:
             else None
         )
 
-    def __call__(self, record: dict[str, Any], module: nn.Module) -> None:
+    def on_epoch_end(self, run: TrainingRun | None, record: dict[str, Any]) -> None:
         """Report the epoch described by ``record``."""
         shown = format_record(record)
         if self._bar is not None:
@@ -48,7 +49,7 @@ class ProgressReporter:
             line = "  ".join(f"{key} {value}" for key, value in shown.items())
             print(f"epoch {record['epoch']:>4}  {line}  ({record['time']:.2f}s)", file=sys.stdout)
 
-    def close(self) -> None:
+    def on_train_end(self, run: TrainingRun | None) -> None:
         """Close the bar, if any."""
         if self._bar is not None:
             self._bar.close()

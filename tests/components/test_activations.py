@@ -133,3 +133,26 @@ def test_registry_names_are_the_api():
         ["relu", "leaky_relu", "rrelu", "prelu", "elu", "selu", "tanh", "logistic", "sigmoid",
          "softplus", "gelu", "silu", "swish", "mish", "identity"]
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(FORMULAS))
+def test_entry_describes_the_module_it_builds(name):
+    from skdnn._utils.module_spec import build_module, describe_module
+    from skdnn.components.activations import activation_of
+
+    component = ACTIVATIONS.resolve(name)
+    module = make_activation(name)
+    assert type(module) is component.module_type
+    assert activation_of(module) is component
+    rebuilt = build_module(describe_module(module))
+    assert type(rebuilt) is type(module)
+    torch.testing.assert_close(apply(rebuilt), apply(module))
+
+
+def test_health_probes_and_fast_paths_are_where_the_chapter_puts_them():
+    with_probe = {n for n in FORMULAS if ACTIVATIONS.resolve(n).health is not None}
+    assert with_probe == {"relu", "tanh", "logistic"}
+    fast = {n for n in FORMULAS if ACTIVATIONS.resolve(n).fast_backward is not None}
+    assert fast == {"relu", "leaky_relu", "elu", "selu", "tanh", "logistic"}
+    dead = ACTIVATIONS.resolve("relu").health(torch.tensor([[0.0, 1.0], [0.0, 2.0]]))
+    assert dead.item() == 0.5  # the first unit never fires

@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose
 
 from skdnn import DNNClassifier
 from skdnn.estimators._data import to_dataset
-from skdnn.training.loop import StreamedRows
+from skdnn.training.data import StreamedRows
 
 CPU = torch.device("cpu")
 

@@ -23,7 +23,7 @@ def test_mc_dropout_probabilities_are_valid_vary_and_leave_bn_alone(dropout_bn, 
     _, _, X_test, _ = digits
     norm = dropout_bn.model_.hidden1.norm
     running = norm.running_mean.clone(), norm.running_var.clone()
-    mean, std = dropout_bn.predict_proba_mc(X_test[:50], n_samples=30)
+    mean, std = dropout_bn.predict_proba_mc(X_test[:50], n_passes=30)
     assert np.allclose(mean.sum(axis=1), 1.0)
     assert (mean >= 0).all() and (std > 0).any()
     assert torch.equal(norm.running_mean, running[0]) and torch.equal(norm.running_var, running[1])
@@ -40,7 +40,7 @@ def test_mc_samples_hyperparameter_drives_predict_proba(dropout_bn, digits):
     try:
         first, second = mc.predict_proba(X_test[:20]), mc.predict_proba(X_test[:20])
         assert np.array_equal(first, second)  # deterministic for an int random_state
-        assert np.allclose(first, mc.predict_proba_mc(X_test[:20], n_samples=20)[0])
+        assert np.allclose(first, mc.predict_proba_mc(X_test[:20], n_passes=20)[0])
         assert np.allclose(np.exp(mc.predict_log_proba(X_test[:20])), first)
     finally:
         dropout_bn.set_params(mc_samples=0)
@@ -50,7 +50,7 @@ def test_mc_dropout_without_dropout_warns(digits):
     X, y, X_test, _ = digits
     clf = small(max_epochs=1).fit(X[:200], y[:200])
     with pytest.warns(SkdnnWarning, match="dropout layers"):
-        _, std = clf.predict_proba_mc(X_test[:5], n_samples=3)
+        _, std = clf.predict_proba_mc(X_test[:5], n_passes=3)
     assert np.allclose(std, 0)
 
 
@@ -100,3 +100,11 @@ def test_zero_small_weights_and_l1_sparsity(digits):
     assert zeroed == pytest.approx(expected)
     assert zeroed > plain.zero_small_weights(threshold)
     assert sparse.score(X_test, y_test) > 0.8
+
+
+def test_predict_proba_mc_n_samples_is_a_deprecated_name_of_n_passes(dropout_bn, digits):
+    _, _, X_test, _ = digits
+    expected = dropout_bn.predict_proba_mc(X_test[:10], n_passes=4)
+    with pytest.warns(FutureWarning, match="n_passes"):
+        deprecated = dropout_bn.predict_proba_mc(X_test[:10], n_samples=4)
+    assert np.array_equal(expected[0], deprecated[0]) and np.array_equal(expected[1], deprecated[1])

@@ -10,16 +10,18 @@ from torch import nn
 from skdnn.components.regularizers import Regularization
 from skdnn.components.schedules import LRScheduleAdapter
 from skdnn.network import kernels
+from skdnn.training.data import Dataset
 from skdnn.training.early_stopping import EarlyStopping
 from skdnn.training.freezing import (
-    FreezingRun,
+    FreezingCallback,
     FrozenPrefixSequential,
     freeze_prefix,
     reading_cache,
     run_blocks,
     trainable_parameters,
 )
-from skdnn.training.loop import Dataset, TrainingSetup, train
+from skdnn.training.loop import train
+from skdnn.training.setup import CallbackBase, TrainingSetup
 
 
 def _block(**layers: nn.Module) -> nn.Sequential:
@@ -162,16 +164,23 @@ def test_freezing_run_trains_on_the_cache_and_unfreezes_on_schedule():
         max_epochs=3,
         batch_size=16,
     )
-    run = FreezingRun(
-        network, data, None, cache=True, unfreeze_after=1, boundaries=(3, 2), learning_rate=0.01
+    freezing = FreezingCallback(
+        network, cache=True, unfreeze_after=1, boundaries=(3, 2), learning_rate=0.01
     )
-    assert run.data.X.shape == (64, 5)  # outputs of hidden2
-    run.configure(setup)
-    assert setup.regularization.kernels == [network.output.linear.weight]
-    with reading_cache(network, 3):
-        records = train(network, run.data, None, setup)
+    shapes = []
+
+    class Watch(CallbackBase):  # runs before the freezing callback at each epoch's end
+        def on_epoch_end(self, run, record):
+            shapes.append(run.data.X.shape)
+            kernels_seen.append(list(run.setup.regularization.kernels))
+
+    kernels_seen = []
+    records = train(network, data, None, setup, [Watch(), freezing]).records
+    assert shapes[0] == (64, 5)  # outputs of hidden2
+    assert kernels_seen[0] == [network.output.linear.weight]
+    assert network.n_cached == 0  # reads raw inputs again after the run
     assert [r["lr"] for r in records] == pytest.approx([0.1, 0.01, 0.01])
-    assert network.n_frozen == 2 and run.data.X.shape == (64, 8)  # outputs of hidden1
+    assert network.n_frozen == 2 and shapes[-1] == (64, 8)  # outputs of hidden1
     assert setup.regularization.kernels == [
         network.hidden2.linear.weight,
         network.output.linear.weight,

@@ -10,8 +10,10 @@ import torch.nn.functional as F
 from skdnn.components.regularizers import Regularization
 from skdnn.components.schedules import LRScheduleAdapter
 from skdnn.network import MLPSpec, build_mlp, kernels
+from skdnn.training.data import Dataset, StreamedRows
 from skdnn.training.early_stopping import EarlyStopping
-from skdnn.training.loop import Dataset, StreamedRows, TrainingSetup, _train_one_epoch, train
+from skdnn.training.loop import _train_one_epoch, train
+from skdnn.training.setup import TrainingSetup
 
 
 def _network(activation: str = "relu", **spec) -> torch.nn.Sequential:
@@ -134,7 +136,7 @@ def test_streamed_rows_train_like_tensors(tmp_path, shuffle, subset):
     states = []
     for dataset in (in_memory, streamed):
         module = _network()
-        records = train(module, dataset, dataset, _setup(module, shuffle=shuffle))
+        records = train(module, dataset, dataset, _setup(module, shuffle=shuffle)).records
         states.append(([p.detach().clone() for p in module.parameters()], records))
     (first, first_records), (second, second_records) = states
     for a, b in zip(first, second, strict=True):

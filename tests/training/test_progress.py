@@ -23,18 +23,18 @@ def test_bar_counts_epochs_and_shows_metrics(monkeypatch):
         progress, "tqdm", lambda **kw: real_tqdm(**{**kw, "disable": False, "file": stream})
     )
     reporter = ProgressReporter(1, max_epochs=5, description="DNNClassifier")
-    reporter(RECORD, None)
-    reporter(RECORD, None)
+    reporter.on_epoch_end(None, RECORD)
+    reporter.on_epoch_end(None, RECORD)
     assert reporter._bar.n == 2 and reporter._bar.total == 5
-    reporter.close()
+    reporter.on_train_end(None)
     output = stream.getvalue()
     assert "DNNClassifier" in output and "val_accuracy=0.9" in output and "2/5" in output
 
 
 def test_bar_is_quiet_when_not_a_terminal(capsys):
     reporter = ProgressReporter(1, max_epochs=2)
-    reporter(RECORD, None)
-    reporter.close()
+    reporter.on_epoch_end(None, RECORD)
+    reporter.on_train_end(None)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
 
@@ -42,7 +42,7 @@ def test_bar_is_quiet_when_not_a_terminal(capsys):
 @pytest.mark.parametrize("verbose", [0, 2])
 def test_line_per_epoch_only_at_verbose_two(capsys, verbose):
     reporter = ProgressReporter(verbose, max_epochs=2)
-    reporter(RECORD, None)
+    reporter.on_epoch_end(None, RECORD)
     out = capsys.readouterr().out
     assert (out.startswith("epoch    3") and "val_loss 0.2" in out) == (verbose == 2)
     assert (out == "") == (verbose == 0)

@@ -1,0 +1,81 @@
+"""What a network is trained to minimize, and what validation reports besides the loss.
+
+An :class:`Objective` is the training-side half of a task (the estimator-side
+half, target encoding and prediction decoding, lives in
+:mod:`skdnn.estimators._tasks`). Its ``fused_gradient`` names the hand-derived
+loss gradient that the fast training step may use instead of autograd
+(:data:`skdnn.training.steps.FUSED_LOSS_GRADIENTS`); None means autograd only.
+
+Plain torch; no scikit-learn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+#: ``metrics(outputs, targets)`` over a whole validation split -> named figures.
+Metrics = Callable[[torch.Tensor, torch.Tensor], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A training loss and the validation figures reported next to it.
+
+    Parameters
+    ----------
+    name : str
+        Short name, for messages.
+    loss : callable
+        ``loss(outputs, targets, reduction="mean")``, a ``torch.nn.functional``
+        style loss; with ``reduction="none"`` it must return one value per row
+        (row weights multiply it).
+    fused_gradient : str or None, default=None
+        Key of the hand-derived gradient of this loss with respect to the
+        outputs in :data:`skdnn.training.steps.FUSED_LOSS_GRADIENTS`; the fast
+        step applies only to objectives that name one.
+    metrics : callable or None, default=None
+        ``metrics(outputs, targets) -> {name: value}`` on the validation split;
+        each figure is recorded as ``"val_" + name`` in the epoch's record.
+    """
+
+    name: str
+    loss: Callable[..., torch.Tensor]
+    fused_gradient: str | None = None
+    metrics: Metrics | None = field(default=None, compare=False)
+
+    def batch_loss(
+        self, outputs: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Mean loss of a batch; with ``weight``, the mean of the per-row weighted losses.
+
+        Parameters
+        ----------
+        outputs, targets : torch.Tensor
+            Network outputs and encoded targets of the batch.
+        weight : torch.Tensor or None
+            Per-row loss weights.
+
+        Returns
+        -------
+        torch.Tensor
+            A 0-d tensor.
+        """
+        if weight is None:
+            return self.loss(outputs, targets)
+        return (self.loss(outputs, targets, reduction="none") * weight).mean()
+
+
+def accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    """Share of rows whose largest output is at the target class index."""
+    correct = (outputs.argmax(dim=1) == targets).float().mean()
+    return {"accuracy": correct.item()}
+
+
+#: Classification on logits: softmax cross-entropy, validation accuracy.
+CROSS_ENTROPY = Objective("cross_entropy", F.cross_entropy, "cross_entropy", accuracy)
+#: Reconstruction of the inputs (autoencoders): mean squared error, autograd step.
+RECONSTRUCTION = Objective("reconstruction", F.mse_loss)
