@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sklearn.utils import Bunch
+from threadpoolctl import threadpool_limits
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -126,7 +128,14 @@ def test_tabular_summary_geometric_means_and_error_floor(tabular):
 def test_tabular_quick_mode_runs(tabular, tmp_path):
     out = tmp_path / "tabular.json"
     systems = ["MLPClassifier", "skdnn defaults", "HistGradientBoosting", "LogisticRegression"]
-    result = tabular.classification.main(["--quick", "--systems", *systems, "--out", str(out)])
+    threads = torch.get_num_threads()
+    try:  # one thread: the shared CI cores are slowest when oversubscribed
+        with threadpool_limits(1):
+            result = tabular.classification.main(
+                ["--quick", "--threads", "1", "--systems", *systems, "--out", str(out)]
+            )
+    finally:
+        torch.set_num_threads(threads)
     assert set(result["runs"]) == {"breast_cancer", "titanic"}
     saved = json.loads(out.read_text())
     relative = saved["summary"]["relative_to_reference"]
@@ -137,7 +146,8 @@ def test_tabular_quick_mode_runs(tabular, tmp_path):
 
 
 def test_tabular_regression_quick_mode_runs(tabular, tmp_path):
-    result = tabular.regression.main(["--quick", "--out", str(tmp_path / "regression.json")])
+    with threadpool_limits(1):
+        result = tabular.regression.main(["--quick", "--out", str(tmp_path / "regression.json")])
     assert set(result["runs"]) == {"diabetes", "concrete"}
     means = result["summary"]["means"]["concrete"]
     assert means["HistGradientBoosting"]["r2"] > 0.7
