@@ -30,7 +30,16 @@ from torch import nn
 from skdnn.components.normalization import KerasBatchNorm1d
 from skdnn.training.freezing import FrozenPrefixSequential
 from skdnn.training.gemm import AtenKernels, kernels_for
-from skdnn.training.row_invariance import Serial, aligned_rows, is_exact, pad_rows, rows_independent
+from skdnn.training.row_invariance import (
+    ROW_BLOCK,
+    SERIAL_MAX_MACS,
+    VECTOR_GROUP,
+    Elementwise,
+    is_elementwise,
+    one_thread,
+    pad_rows,
+    rows_independent,
+)
 
 #: Batch-norm layers whose evaluation mode is ``BatchNorm1d``'s affine map.
 _BATCH_NORMS = (nn.BatchNorm1d, KerasBatchNorm1d)
@@ -38,7 +47,7 @@ _BATCH_NORMS = (nn.BatchNorm1d, KerasBatchNorm1d)
 _EVAL_IDENTITY = (nn.Dropout, nn.AlphaDropout, nn.FeatureAlphaDropout, nn.Identity)
 #: Rows of the blocks of a network that is not a plain chain: any width times
 #: it is a whole number of vector groups (see :mod:`~skdnn.training.row_invariance`).
-_VECTOR_GROUP_SAFE = 64
+_ARBITRARY_MODULE_ROWS = VECTOR_GROUP
 
 
 def flat_layers(module: nn.Module) -> list[nn.Module] | None:
@@ -206,15 +215,17 @@ class InferenceNetwork:
         self._leaves = leaves
         self._ops: list[Callable[[torch.Tensor], torch.Tensor]] | None = None
         #: Calls run on a multiple of this many rows (zero rows are appended).
-        self.rows = _VECTOR_GROUP_SAFE
+        self.rows = _ARBITRARY_MODULE_ROWS
         #: Whether calls run block by block, each block exactly ``rows`` rows.
         self.blockwise = True
+        self._macs_per_row = 0
         if plain:
             has_norm = any(_foldable(leaf) for leaf in leaves)
             layers = list(fold_batch_norm(module)) if has_norm else leaves
-            self._ops, widths = _compile(layers)
-            self.rows = aligned_rows(widths)
+            self._ops = _compile(layers)
+            self.rows = ROW_BLOCK
             linears = [layer for layer in layers if type(layer) is nn.Linear]
+            self._macs_per_row = sum(linear.in_features * linear.out_features for linear in linears)
             self.blockwise = not _rows_independent(linears)
 
     def is_current(self, module: nn.Module) -> bool:
@@ -247,17 +258,15 @@ class InferenceNetwork:
             if self.blockwise:
                 outputs = torch.cat([self._run(block) for block in padded.split(self.rows)])
             else:
-                outputs = self._run(padded)
+                small = padded.shape[0] * self._macs_per_row < SERIAL_MAX_MACS
+                with one_thread(small and X.device.type == "cpu"):
+                    outputs = self._run(padded)
             return outputs if outputs.shape[0] == n_rows else outputs[:n_rows]
 
     def _run(self, X: torch.Tensor) -> torch.Tensor:
         if self._ops is None:  # an arbitrary module: on one thread, block by block
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
+            with one_thread():
                 return self.module(X)
-            finally:
-                torch.set_num_threads(threads)
         h = X
         for op in self._ops:
             h = op(h)
@@ -272,36 +281,25 @@ def _own_tensors(module: nn.Module) -> list[torch.Tensor]:
     return [t for t in (*module._parameters.values(), *module._buffers.values()) if t is not None]
 
 
-def _compile(
-    layers: list[nn.Module],
-) -> tuple[list[Callable[[torch.Tensor], torch.Tensor]], list[int]]:
+def _compile(layers: list[nn.Module]) -> list[Callable[[torch.Tensor], torch.Tensor]]:
     """Turn the layers into callables; a Linear followed by a ReLU becomes one fused product.
 
-    Layers that are not exact element-wise maps run on one thread
-    (:class:`~skdnn.training.row_invariance.Serial`). Also returns the widths
-    of their inputs, which decide how many rows a call is padded to.
+    Element-wise layers with vectorized transcendental formulas (ELU, logistic,
+    ...) run through :class:`~skdnn.training.row_invariance.Elementwise`.
     """
     ops: list[Callable[[torch.Tensor], torch.Tensor]] = []
-    widths: list[int] = []
     index = 0
     layers = [layer for layer in layers if not isinstance(layer, _EVAL_IDENTITY)]
-    linears = [layer for layer in layers if type(layer) is nn.Linear]
-    width = linears[0].in_features if linears else None
     while index < len(layers):
         layer = layers[index]
         if type(layer) is nn.Linear:
             relu = index + 1 < len(layers) and type(layers[index + 1]) is nn.ReLU
             ops.append(_linear_op(layer, relu))
-            width = layer.out_features
             index += 2 if relu else 1
-            continue
-        if is_exact(layer):
-            ops.append(layer)
         else:
-            ops.append(Serial(layer))
-            widths.append(_VECTOR_GROUP_SAFE if width is None else width)
-        index += 1
-    return ops, widths
+            ops.append(Elementwise(layer) if is_elementwise(layer) else layer)
+            index += 1
+    return ops
 
 
 def _linear_op(layer: nn.Linear, relu: bool) -> Callable[[torch.Tensor], torch.Tensor]:

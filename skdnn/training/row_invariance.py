@@ -13,19 +13,21 @@ for the same row predicted in calls of different sizes:
 * **Element-wise functions.** torch evaluates ``exp``, ``tanh``, ... with vector
   instructions in groups of elements and with a scalar formula for the
   leftover ones at the end of each thread's share of the tensor; the two can
-  differ by an ulp. :func:`aligned_rows` says how many rows make every layer's
-  element count a whole number of groups, and :class:`Serial` runs a layer on
-  one thread, so that there is only one share and every element of a real row
-  is computed by the vector formula.
+  differ by an ulp. :class:`Elementwise` runs such a layer on one thread over
+  the tensor's elements padded to a whole number of vector groups, so every
+  element of a real row is computed by the vector formula.
+* **Threads.** Small calls (a few rows) run on one thread, which is faster
+  than starting a team; the self-check compares those with multi-threaded
+  large calls too.
 
 Plain torch; no scikit-learn.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import math
-from collections.abc import Iterable
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -33,16 +35,21 @@ from torch import nn
 from skdnn.training.gemm import Kernels
 
 #: Rows of a block: every product runs on a multiple of this many rows.
-ROW_BLOCK = 8
+ROW_BLOCK = 4
 #: Elements processed together by torch's vectorized element-wise loops, for
 #: every dtype and instruction set torch supports (2 vectors of 32 bfloat16).
-_VECTOR_GROUP = 64
-#: torch splits element-wise work over threads only above this many elements.
-_PARALLEL_MIN_ELEMENTS = 32768
+VECTOR_GROUP = 64
+#: Calls of fewer multiply-adds than this run on one thread.
+SERIAL_MAX_MACS = 1 << 21
 #: Layers computed with exact arithmetic: same bits on any code path.
 _EXACT = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ReLU6, nn.Hardtanh, nn.Identity)
+#: Element-wise layers computed by vectorized loops with a scalar tail.
+_ELEMENTWISE = (
+    nn.ELU, nn.SELU, nn.CELU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.SiLU, nn.Mish, nn.Softplus,
+    nn.RReLU, nn.LogSigmoid, nn.Softsign, nn.Tanhshrink, nn.Hardswish, nn.Hardsigmoid,
+)
 #: Rows of the self-check; a multiple of ROW_BLOCK, large enough for blocked kernels.
-_CHECK_ROWS = 64 * ROW_BLOCK
+_CHECK_ROWS = 128 * ROW_BLOCK
 
 
 def is_exact(layer: nn.Module) -> bool:
@@ -50,50 +57,53 @@ def is_exact(layer: nn.Module) -> bool:
     return isinstance(layer, _EXACT)
 
 
-def aligned_rows(widths: Iterable[int]) -> int:
-    """The row multiple that makes ``rows * width`` a whole number of vector groups.
-
-    Parameters
-    ----------
-    widths : iterable of int
-        Feature counts of the tensors that go through inexact element-wise layers.
-
-    Returns
-    -------
-    int
-        The least multiple of :data:`ROW_BLOCK` such that every ``width`` times
-        it is a multiple of the vector group (64 elements).
-    """
-    rows = ROW_BLOCK
-    for width in widths:
-        rows = math.lcm(rows, _VECTOR_GROUP // math.gcd(width, _VECTOR_GROUP))
-    return rows
+def is_elementwise(layer: nn.Module) -> bool:
+    """Whether ``layer`` is an element-wise function computed by torch's vectorized loops."""
+    return isinstance(layer, _ELEMENTWISE)
 
 
-class Serial:
-    """Run an element-wise layer on one thread when torch would split it over several.
+@contextlib.contextmanager
+def one_thread(on: bool = True) -> Iterator[None]:
+    """Run the block on one torch thread (when ``on`` and torch uses more)."""
+    threads = torch.get_num_threads()
+    if not on or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+class Elementwise:
+    """An element-wise layer applied so that every real element takes the vector formula.
+
+    The tensor's elements are padded with zeros to a whole number of vector
+    groups and, on CPU, processed on one thread (so there is a single share,
+    whose scalar tail falls in the padding).
 
     Parameters
     ----------
     layer : torch.nn.Module
-        An element-wise layer (activation, layer norm, ...).
+        An element-wise layer (:func:`is_elementwise`).
     """
 
     def __init__(self, layer: nn.Module) -> None:
         self.layer = layer
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """``layer(x)``, on one thread if ``x`` is large enough to be split."""
-        if x.device.type != "cpu" or x.numel() <= _PARALLEL_MIN_ELEMENTS:
+        """``layer(x)``, bit for bit the same per element whatever the size of ``x``."""
+        if x.device.type != "cpu":
             return self.layer(x)
-        threads = torch.get_num_threads()
-        if threads == 1:
-            return self.layer(x)
-        torch.set_num_threads(1)
-        try:
-            return self.layer(x)
-        finally:
-            torch.set_num_threads(threads)
+        flat = x.reshape(-1)
+        size = flat.numel()
+        missing = -size % VECTOR_GROUP
+        if missing:
+            flat = torch.cat([flat, flat.new_zeros(missing)])
+        with one_thread(size > VECTOR_GROUP):
+            out = self.layer(flat)
+        return (out[:size] if missing else out).view(x.shape)
 
 
 def pad_rows(X: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -110,9 +120,9 @@ def rows_independent(
     """Whether ``kernels.linear`` gives every row the same bits in any multiple of a block.
 
     Checked once per process for each shape, dtype, device and thread count:
-    a random layer's product over 512 rows is compared, bit for bit, with the
-    products of its first block, of its first three blocks and of its rows in
-    another order.
+    a random layer's product over 512 rows (on all threads) is compared, bit
+    for bit, with the products of its first block and of its first three
+    blocks (on one thread, as small calls run) and of its rows in another order.
 
     Parameters
     ----------
@@ -156,9 +166,12 @@ def _rows_independent(
     try:
         with torch.inference_mode():
             everything = linear(X)
+            with one_thread(device.type == "cpu"):
+                block = linear(X[:ROW_BLOCK])
+                blocks = linear(X[: 3 * ROW_BLOCK])
             return (
-                torch.equal(linear(X[:ROW_BLOCK]), everything[:ROW_BLOCK])
-                and torch.equal(linear(X[: 3 * ROW_BLOCK]), everything[: 3 * ROW_BLOCK])
+                torch.equal(block, everything[:ROW_BLOCK])
+                and torch.equal(blocks, everything[: 3 * ROW_BLOCK])
                 and torch.equal(linear(X[order]), everything[order])
             )
     except (RuntimeError, TypeError, NotImplementedError):

@@ -182,7 +182,7 @@ def test_products_that_depend_on_the_row_count_run_in_fixed_blocks(monkeypatch):
     spec = {"n_features": 12, "hidden_layer_sizes": (100,), "n_outputs": 4, "activation": "elu"}
     module = build_mlp(MLPSpec(**spec), generator=torch.Generator().manual_seed(0)).eval()
     network = InferenceNetwork(module)
-    assert network.blockwise and network.rows == 16  # 16 * 100 is a multiple of 64
+    assert network.blockwise and network.rows == 4
     X = torch.randn(500, 12, generator=torch.Generator().manual_seed(3))
     everything = network(X)
     for size in (1, 17, 333):
@@ -191,12 +191,13 @@ def test_products_that_depend_on_the_row_count_run_in_fixed_blocks(monkeypatch):
         torch.testing.assert_close(everything, module(X), rtol=1e-4, atol=1e-5)
 
 
-def test_aligned_rows_make_whole_vector_groups():
-    from skdnn.training.row_invariance import ROW_BLOCK, aligned_rows
+def test_elementwise_layers_give_each_element_the_same_bits_at_any_size():
+    from skdnn.training.row_invariance import Elementwise
 
-    assert aligned_rows([]) == ROW_BLOCK
-    for widths in ([100], [300, 100, 10], [64], [7, 100]):
-        rows = aligned_rows(widths)
-        assert rows % ROW_BLOCK == 0
-        assert all(rows * width % 64 == 0 for width in widths)
-    assert aligned_rows([64]) == ROW_BLOCK and aligned_rows([100]) == 16
+    layer = Elementwise(nn.ELU())
+    x = torch.randn(100_003, generator=torch.Generator().manual_seed(0)) * 3
+    everything = layer(x)
+    for start, stop in ((0, 5), (1, 40_000), (3, 100_003), (7, 8)):
+        torch.testing.assert_close(layer(x[start:stop]), everything[start:stop], rtol=0, atol=0)
+    torch.testing.assert_close(everything, nn.ELU()(x))
+    assert layer(x[:7000].view(7, -1)[:, :5]).shape == (7, 5)  # not contiguous
