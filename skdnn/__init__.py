@@ -15,6 +15,7 @@ from skdnn._version import __version__
 if TYPE_CHECKING:
     from skdnn.estimators import (
         DNNClassifier,
+        DNNRegressor,
         SiameseDNNClassifier,
         StackedAutoencoder,
         TransferDNNClassifier,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 # Everything public of skdnn.estimators (tests/estimators/test_robustness.py keeps the two equal).
 __all__ = [
     "DNNClassifier",
+    "DNNRegressor",
     "SiameseDNNClassifier",
     "StackedAutoencoder",
     "TransferDNNClassifier",

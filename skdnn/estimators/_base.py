@@ -98,10 +98,10 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
         try:
             task = self._task() if task is None else task
             X, y = task.validate(self, X, y, reset=not continues)
-            if not continues:
-                vars(self).update(task.learn(self, y))
-            targets = task.encode(self, y)
             weight = task.weights(self, X, y, sample_weight)
+            if not continues:
+                vars(self).update(task.learn(self, y, weight))
+            targets = task.encode(self, y)
             seeds = self._draw_seeds()
             device = resolve_device(self.device)
             train_rows, validation = self._validation_split(

@@ -26,6 +26,7 @@ import torch
 from skdnn.components.activations import ACTIVATIONS
 from skdnn.components.dropout import DROPOUT_TYPES
 from skdnn.components.initializers import INITIALIZERS
+from skdnn.components.losses import REGRESSION_LOSSES
 from skdnn.components.normalization import NORMALIZATIONS
 from skdnn.components.optimizers import OPTIMIZERS
 from skdnn.components.schedules import LR_SCHEDULES
@@ -338,3 +339,45 @@ AUTOENCODER_HYPERPARAMETERS = select(
 )
 
 
+
+
+_REGRESSOR_OWN = (
+    Hyperparameter(
+        "loss", "squared_error", [_options(REGRESSION_LOSSES)],
+        '{"squared_error", "absolute_error", "huber", "poisson"}',
+        'What the network minimizes: the squared error (predicts the mean), the absolute '
+        'error (the median), the Huber loss (squared within ``huber_delta`` of the target, '
+        'absolute beyond: robust to outliers) or the Poisson loss with a log link '
+        '(targets of zero or more, such as counts; predictions are positive).',
+    ),
+    Hyperparameter(
+        "huber_delta", 1.0, [_positive(Real)], "float",
+        'Where the Huber loss turns from squared to absolute, in the units of the targets '
+        'the network is trained on: standard deviations of the target when '
+        '``target_scaling=True``. Used only with ``loss="huber"``.',
+    ),
+    Hyperparameter(
+        "target_scaling", True, ["boolean"], "bool",
+        "Train on targets standardized per column with the statistics of the first fit "
+        "(divided by their mean for the Poisson loss); predictions, scores and the "
+        "validation figures are in the original units.",
+    ),
+)
+_REGRESSOR_DOCS = {
+    "mc_samples": "When positive, ``predict`` returns the mean of this many Monte-Carlo "
+    "dropout passes (only dropout is stochastic; batch norm stays in inference mode); "
+    "``predict(X, return_std=True)`` uses as many passes (100 when 0).",
+    "early_stopping": "Stop when the validation loss has not improved for ``patience`` "
+    "epochs.",
+    "validation_fraction": "Share of the training data held out (at random) for early "
+    "stopping when ``fit`` gets no ``validation_data``.",
+}
+#: The hyperparameters of ``DNNRegressor``, in its ``__init__`` order.
+REGRESSOR_NAMES = (
+    "hidden_layer_sizes", *(h.name for h in _REGRESSOR_OWN),
+    *(name for name in CLASSIFIER_NAMES[1:] if name != "class_weight"),
+)
+REGRESSOR_HYPERPARAMETERS = select(
+    REGRESSOR_NAMES, *_REGRESSOR_OWN,
+    **{name: {"doc": doc} for name, doc in _REGRESSOR_DOCS.items()},
+)

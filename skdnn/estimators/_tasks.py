@@ -22,8 +22,10 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import validate_data
 
+from skdnn.components.losses import regression_loss
 from skdnn.estimators._data import as_dense_features, row_weights
 from skdnn.training.objectives import CROSS_ENTROPY, Objective
+from skdnn.training.regression import TargetScale, regression_objective
 
 
 class Task(Protocol):
@@ -42,8 +44,10 @@ class Task(Protocol):
     def validate(self, estimator: Any, X: Any, y: Any, *, reset: bool) -> tuple[Any, Any]:
         """Validated ``(X, y)``: float32 features and a target of the right kind."""
 
-    def learn(self, estimator: Any, y: np.ndarray) -> dict[str, Any]:
-        """Fitted attributes of the target encoding, learned from ``y`` (first fit)."""
+    def learn(
+        self, estimator: Any, y: np.ndarray, weight: np.ndarray | None = None
+    ) -> dict[str, Any]:
+        """Fitted attributes of the target encoding, learned from ``y`` and its row weights."""
 
     def encode(self, estimator: Any, y: np.ndarray) -> np.ndarray:
         """``y`` as the loss's targets (class indices, standardized values...)."""
@@ -88,8 +92,10 @@ class ClassificationTask:
             )
         return as_dense_features(X), y
 
-    def learn(self, estimator: Any, y: np.ndarray) -> dict[str, Any]:
-        """``classes_``: the sorted labels (at least two)."""
+    def learn(
+        self, estimator: Any, y: np.ndarray, weight: np.ndarray | None = None
+    ) -> dict[str, Any]:
+        """``classes_``: the sorted labels (at least two); the weights do not matter."""
         labels = y if self.classes is None else np.asarray(self.classes)
         classes = np.unique(labels)
         owner = type(estimator).__name__
@@ -126,3 +132,113 @@ class ClassificationTask:
     def decode(self, estimator: Any, outputs: torch.Tensor) -> np.ndarray:
         """The label of the largest logit (or probability) of each row."""
         return estimator.classes_[np.asarray(outputs.argmax(dim=1))]
+
+
+class RegressionTask:
+    """Regression with one or more outputs: numeric targets -> scaled values, outputs -> values.
+
+    The target scale (``target_offset_``, ``target_scale_``), the number of
+    outputs and whether ``y`` was 2-D are learned on the first fit and kept
+    on the estimator; the objective's validation RMSE and R^2 use them to
+    report in the original units.
+
+    Parameters
+    ----------
+    loss : str
+        Name in :data:`~skdnn.components.losses.REGRESSION_LOSSES`.
+    loss_params : dict
+        Settings of the loss (``{"delta": huber_delta}`` for Huber).
+    target_scaling : bool
+        Whether to scale the targets (see :class:`~skdnn.training.regression.TargetScale`).
+    """
+
+    stratify = False
+
+    def __init__(self, loss: str, loss_params: dict[str, Any], target_scaling: bool) -> None:
+        self.loss = regression_loss(loss)
+        self.loss_params = loss_params
+        self.target_scaling = target_scaling
+        self._target_scale: TargetScale | None = None
+
+    @property
+    def objective(self) -> Objective:
+        """The loss and validation figures, once the target scale is known (after ``encode``)."""
+        if self._target_scale is None:
+            raise RuntimeError("RegressionTask.objective is known once a target was encoded.")
+        return regression_objective(self.loss.name, self._target_scale, self.loss_params)
+
+    def validate(self, estimator: Any, X: Any, y: Any, *, reset: bool) -> tuple[Any, Any]:
+        """Validate ``X`` and a finite numeric 1-D or 2-D ``y`` (non-negative for Poisson)."""
+        X, y = validate_data(
+            estimator, X, y, reset=reset, dtype=np.float32, accept_sparse=("csr", "csc", "coo"),
+            multi_output=True, y_numeric=True,
+        )
+        owner = type(estimator).__name__
+        if y.dtype.kind not in "biuf":
+            example = np.ravel(y)[:1].tolist()
+            raise ValueError(
+                f"{owner} needs numeric targets; y has dtype {y.dtype} (for example "
+                f"{example}). Convert it to numbers, or use a classifier for labels."
+            )
+        y = y.astype(np.float64, copy=False)
+        if self.loss.non_negative_targets and (y < 0).any():
+            raise ValueError(
+                f'loss="{self.loss.name}" needs non-negative targets; y has values down to '
+                f"{y.min():g}."
+            )
+        return as_dense_features(X), y
+
+    def learn(
+        self, estimator: Any, y: np.ndarray, weight: np.ndarray | None = None
+    ) -> dict[str, Any]:
+        """Number of outputs, the target's dimensions and its (weighted) scale."""
+        if len(y) == 0:
+            raise ValueError(f"{type(estimator).__name__} got an empty target.")
+        columns = _columns(y)
+        scale = (
+            TargetScale.fit(columns, centered=self.loss.centered_scaling, weight=weight)
+            if self.target_scaling
+            else TargetScale.identity(columns.shape[1])
+        )
+        return {
+            "n_outputs_": columns.shape[1],
+            "outputs_2d_": y.ndim == 2,
+            "target_offset_": scale.offset,
+            "target_scale_": scale.scale,
+        }
+
+    def encode(self, estimator: Any, y: np.ndarray) -> np.ndarray:
+        """``y`` as float32 scaled values of shape (n, n_outputs)."""
+        self._target_scale = _fitted_scale(estimator)
+        columns = _columns(y)
+        if columns.shape[1] != estimator.n_outputs_:
+            raise ValueError(
+                f"y has {columns.shape[1]} output(s), but {type(estimator).__name__} was fitted "
+                f"with {estimator.n_outputs_}."
+            )
+        return self._target_scale.encode(columns)
+
+    def n_outputs(self, estimator: Any) -> int:
+        """One linear output per target column."""
+        return estimator.n_outputs_
+
+    def weights(self, estimator: Any, X: np.ndarray, y: np.ndarray, sample_weight: Any):
+        """``sample_weight`` normalised to mean 1, or None."""
+        return row_weights(X, sample_weight, None)
+
+    def decode(self, estimator: Any, outputs: torch.Tensor) -> np.ndarray:
+        """Predictions in the original units, shaped as the fitted ``y``."""
+        values = self.values(estimator, outputs).numpy()
+        return values if estimator.outputs_2d_ else values[:, 0]
+
+    def values(self, estimator: Any, outputs: torch.Tensor) -> torch.Tensor:
+        """Network outputs -> float64 predictions of shape (n, n_outputs), in original units."""
+        return _fitted_scale(estimator).decode(self.loss.inverse_link(outputs.double()))
+
+
+def _columns(y: np.ndarray) -> np.ndarray:
+    return y.reshape(-1, 1) if y.ndim == 1 else y
+
+
+def _fitted_scale(estimator: Any) -> TargetScale:
+    return TargetScale(estimator.target_offset_, estimator.target_scale_)

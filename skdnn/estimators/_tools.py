@@ -18,7 +18,7 @@ from skdnn.training.summary import summarize
 
 
 class ModelToolsMixin:
-    """MC-dropout predictions, LR finder, ``summary()`` and ``zero_small_weights()``."""
+    """LR finder, ``summary()`` and ``zero_small_weights()`` (classifiers and regressors)."""
 
     def find_learning_rate(
         self, X, y, *, min_lr: float = 1e-6, max_lr: float = 10.0, n_steps: int = 300
@@ -33,8 +33,8 @@ class ModelToolsMixin:
         ----------
         X : array-like of shape (n_samples, n_features)
             Training inputs.
-        y : array-like of shape (n_samples,)
-            Class labels.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets: class labels for a classifier, values for a regressor.
         min_lr, max_lr : float, default=1e-6, 10.0
             Range of the sweep.
         n_steps : int, default=300
@@ -77,6 +77,10 @@ class ModelToolsMixin:
         """
         check_is_fitted(self)
         return zero_small_weights(self.model_, threshold)
+
+
+class MonteCarloProbabilitiesMixin:
+    """``predict_proba_mc``: class probabilities averaged over Monte-Carlo dropout passes."""
 
     def predict_proba_mc(
         self, X, n_passes: int | None = None, *, n_samples: int | None = None

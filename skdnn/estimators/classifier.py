@@ -9,23 +9,22 @@ import torch
 from sklearn.base import ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from skdnn._utils.random import Seeds, torch_generator
 from skdnn.estimators._base import BaseDNN
 from skdnn.estimators._data import check_features
+from skdnn.estimators._network import MLPNetworkMixin
 from skdnn.estimators._param_table import CLASSIFIER_HYPERPARAMETERS
 from skdnn.estimators._params import (
     Hyperparameter,
-    architecture,
-    check_layer_sizes,
     store_parameters,
 )
 from skdnn.estimators._sklearn_compat import _fit_context
 from skdnn.estimators._tasks import ClassificationTask
-from skdnn.estimators._tools import ModelToolsMixin
-from skdnn.network import MLPSpec, build_mlp
+from skdnn.estimators._tools import ModelToolsMixin, MonteCarloProbabilitiesMixin
 
 
-class DNNClassifier(ClassifierMixin, ModelToolsMixin, BaseDNN):
+class DNNClassifier(
+    ClassifierMixin, MonteCarloProbabilitiesMixin, ModelToolsMixin, MLPNetworkMixin, BaseDNN
+):
     """Deep feed-forward neural network classifier on PyTorch.
 
     Every technique of the "Training Deep Neural Networks" chapter is a
@@ -186,18 +185,6 @@ class DNNClassifier(ClassifierMixin, ModelToolsMixin, BaseDNN):
 
     def _task(self) -> ClassificationTask:
         return ClassificationTask()
-
-    def _network_spec(self, n_outputs: int) -> MLPSpec:
-        return MLPSpec(
-            n_features=self.n_features_in_,
-            hidden_layer_sizes=check_layer_sizes(self.hidden_layer_sizes),
-            n_outputs=n_outputs,
-            **architecture(self),
-        )
-
-    def _build_module(self, n_outputs: int, seeds: Seeds) -> torch.nn.Sequential:
-        self.network_spec_ = self._network_spec(n_outputs)
-        return build_mlp(self.network_spec_, generator=torch_generator(seeds.init))
 
     # ------------------------------------------------------------------ prediction
     def predict_proba(self, X) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -15,15 +17,30 @@ def dropout_layers(module: nn.Module) -> list[nn.Module]:
     return [m for m in module.modules() if isinstance(m, kinds)]
 
 
-@torch.inference_mode()
 def mc_dropout_probabilities(
+    module: nn.Module, X: torch.Tensor, n_passes: int, seed: int, batch_size: int = 8192
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation of the class probabilities over ``n_passes`` passes.
+
+    :func:`mc_dropout_moments` of the softmax of the logits.
+    """
+    return mc_dropout_moments(module, X, n_passes, seed, _softmax, batch_size)
+
+
+def _softmax(logits: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(logits.double(), dim=1)
+
+
+@torch.inference_mode()
+def mc_dropout_moments(
     module: nn.Module,
     X: torch.Tensor,
     n_passes: int,
     seed: int,
+    transform: Callable[[torch.Tensor], torch.Tensor],
     batch_size: int = 8192,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and standard deviation of the class probabilities over ``n_passes`` passes.
+    """Mean and standard deviation of ``transform(outputs)`` over ``n_passes`` passes.
 
     Every layer stays in inference mode except the dropout layers: batch
     normalization keeps using its running statistics, so the spread reflects
@@ -33,19 +50,23 @@ def mc_dropout_probabilities(
     Parameters
     ----------
     module : torch.nn.Module
-        Network emitting logits.
+        The network.
     X : torch.Tensor
         Inputs on the module's device.
     n_passes : int
         Number of stochastic passes.
     seed : int
         Seed of the dropout masks (the caller's RNG state is left untouched).
+    transform : callable
+        Maps a chunk of outputs to what is averaged (probabilities, predictions
+        in the original units...), as float64.
     batch_size : int, default=8192
         Rows per forward pass.
 
     Returns
     -------
-    mean, std : torch.Tensor of shape (n_rows, n_classes), float64, on the CPU
+    mean, std : torch.Tensor of shape (n_rows, n_values), float64, on the CPU
+        ``std`` is the population standard deviation (divided by ``n_passes``).
     """
     was_training = module.training
     module.eval()
@@ -58,7 +79,7 @@ def mc_dropout_probabilities(
                 [
                     torch.cat(
                         [
-                            torch.softmax(module(chunk).double(), dim=1).cpu()
+                            transform(module(chunk)).double().cpu()
                             for chunk in torch.split(X, batch_size)
                         ]
                     )

@@ -40,6 +40,7 @@ from skdnn.components.activations import ActivationComponent, activation_of
 from skdnn.training import fast_paths
 from skdnn.training.fused_adam import optimizer_update
 from skdnn.training.gemm import AtenKernels, kernels_for
+from skdnn.training.regression import SquaredErrorGradient
 from skdnn.training.walk import leaf_layers
 
 if TYPE_CHECKING:
@@ -171,6 +172,7 @@ class CrossEntropyGradient:
 #: regression objective adds.
 FUSED_LOSS_GRADIENTS: dict[str, Callable[[], Callable[..., tuple[torch.Tensor, torch.Tensor]]]] = {
     "cross_entropy": CrossEntropyGradient,
+    "squared_error": SquaredErrorGradient,
 }
 
 

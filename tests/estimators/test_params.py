@@ -7,13 +7,16 @@ from numpydoc.docscrape import ClassDoc
 
 from skdnn.estimators import (
     DNNClassifier,
+    DNNRegressor,
     SiameseDNNClassifier,
     StackedAutoencoder,
     TransferDNNClassifier,
 )
 from skdnn.estimators._param_table import HYPERPARAMETERS
 
-ESTIMATORS = [DNNClassifier, TransferDNNClassifier, SiameseDNNClassifier, StackedAutoencoder]
+ESTIMATORS = [
+    DNNClassifier, DNNRegressor, TransferDNNClassifier, SiameseDNNClassifier, StackedAutoencoder
+]
 
 
 def _signature(cls):
