@@ -39,7 +39,7 @@ def main(argv=None) -> dict:
                         batch_size=64 if quick else 32, random_state=args.seed)
     clf.fit(X, y)
     plain = clf.predict_proba(X_test)
-    mean, std = clf.predict_proba_mc(X_test, n_samples=20 if quick else 100)
+    mean, std = clf.predict_proba_mc(X_test, n_passes=20 if quick else 100)
     rows = []
     for name, proba in (("plain", plain), ("MC dropout", mean)):
         rows.append({"prediction": name,
