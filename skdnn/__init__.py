@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         SiameseDNNClassifier,
         StackedAutoencoder,
         TransferDNNClassifier,
+        TransferDNNRegressor,
         make_pairs,
     )
 
@@ -29,6 +30,7 @@ __all__ = [
     "SiameseDNNClassifier",
     "StackedAutoencoder",
     "TransferDNNClassifier",
+    "TransferDNNRegressor",
     "__version__",
     "make_pairs",
 ]

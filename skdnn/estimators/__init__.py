@@ -4,7 +4,7 @@ from skdnn.estimators.autoencoder import StackedAutoencoder
 from skdnn.estimators.classifier import DNNClassifier
 from skdnn.estimators.pairs import SiameseDNNClassifier, make_pairs
 from skdnn.estimators.regressor import DNNRegressor
-from skdnn.estimators.transfer import TransferDNNClassifier
+from skdnn.estimators.transfer import TransferDNNClassifier, TransferDNNRegressor
 
 __all__ = [
     "DNNClassifier",
@@ -12,5 +12,6 @@ __all__ = [
     "SiameseDNNClassifier",
     "StackedAutoencoder",
     "TransferDNNClassifier",
+    "TransferDNNRegressor",
     "make_pairs",
 ]

@@ -209,7 +209,8 @@ _TRANSFER_OWN = (
         None,
         "no_validation",
         'object',
-        'Required at fit. A fitted ``DNNClassifier`` (any subclass), ``StackedAutoencoder`` '
+        'Required at fit. A fitted ``DNNClassifier`` or ``DNNRegressor`` (any subclass), '
+        '``StackedAutoencoder`` '
         'or ``SiameseDNNClassifier`` (its shared trunk), a ``sklearn.frozen.FrozenEstimator`` '
         'of one, or the path of one written by its ``save`` method; a torch ``nn.Sequential`` '
         'of ``Linear`` layers each followed by at most one activation module (or a network '
@@ -379,5 +380,19 @@ REGRESSOR_NAMES = (
 )
 REGRESSOR_HYPERPARAMETERS = select(
     REGRESSOR_NAMES, *_REGRESSOR_OWN,
+    **{name: {"doc": doc} for name, doc in _REGRESSOR_DOCS.items()},
+)
+
+
+#: The hyperparameters of ``TransferDNNRegressor``, in its ``__init__`` order.
+TRANSFER_REGRESSOR_HYPERPARAMETERS = select(
+    ["pretrained", "hidden_layer_sizes", *(h.name for h in _TRANSFER_OWN[1:]),
+     *REGRESSOR_NAMES[1:]],
+    *_TRANSFER_OWN,
+    *_REGRESSOR_OWN,
+    hidden_layer_sizes={
+        "default": (),
+        "doc": "Widths of the NEW hidden layers added on top of the reused ones.",
+    },
     **{name: {"doc": doc} for name, doc in _REGRESSOR_DOCS.items()},
 )

@@ -1,30 +1,20 @@
-"""TransferDNNClassifier: a classifier built on the lower layers of a pretrained model."""
+"""Transfer estimators: a classifier or a regressor on the lower layers of a pretrained model."""
 
 from __future__ import annotations
 
-import warnings
-from collections import OrderedDict
-from dataclasses import replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from torch import nn
-
-from skdnn._utils.random import torch_generator
-from skdnn.estimators._param_table import TRANSFER_HYPERPARAMETERS
-from skdnn.estimators._params import Hyperparameter, store_parameters
-from skdnn.estimators._pretrained import SharedPretrainedMixin, source_layers
-from skdnn.estimators.classifier import DNNClassifier
-from skdnn.exceptions import SkdnnWarning
-from skdnn.network import INPUT_BLOCK, OUTPUT_BLOCK, build_mlp, hidden_block_name, hidden_blocks
-from skdnn.training.freezing import (
-    FreezingCallback,
-    FrozenPrefixSequential,
-    freeze_prefix,
-    trainable_parameters,
+from skdnn.estimators._param_table import (
+    TRANSFER_HYPERPARAMETERS,
+    TRANSFER_REGRESSOR_HYPERPARAMETERS,
 )
+from skdnn.estimators._params import Hyperparameter, store_parameters
+from skdnn.estimators._transfer import TransferLayersMixin
+from skdnn.estimators.classifier import DNNClassifier
+from skdnn.estimators.regressor import DNNRegressor
 
 
-class TransferDNNClassifier(SharedPretrainedMixin, DNNClassifier):
+class TransferDNNClassifier(TransferLayersMixin, DNNClassifier):
     """Deep classifier built on the lower layers of a pretrained model (transfer learning).
 
     The network is the input block and the lowest ``n_reused_layers`` hidden
@@ -155,113 +145,131 @@ class TransferDNNClassifier(SharedPretrainedMixin, DNNClassifier):
     ):
         store_parameters(self, locals())
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        if self.input_normalization or self.input_dropout:
-            raise ValueError(
-                "TransferDNNClassifier reuses the input block of `pretrained`: leave "
-                f"input_normalization=False and input_dropout=0.0 (got "
-                f"input_normalization={self.input_normalization!r}, "
-                f"input_dropout={self.input_dropout!r})."
-            )
 
-    # ------------------------------------------------------------------ network
-    def _build_module(self, n_outputs: int, seeds) -> FrozenPrefixSequential:
-        source = source_layers(
-            self.pretrained, activation=self.activation, activation_params=self.activation_params
-        )
-        if source.n_features != self.n_features_in_:
-            raise ValueError(
-                f"X has {self.n_features_in_} features, but the pretrained layers expect "
-                f"{source.n_features}: transfer needs inputs like the source's (resize or "
-                "preprocess X the same way)."
-            )
-        n_reused = _count(
-            "n_reused_layers",
-            self.n_reused_layers,
-            len(source.hidden),
-            "hidden layers in pretrained",
-        )
-        n_frozen = _count("n_frozen_layers", self.n_frozen_layers, n_reused, "reused layers")
-        reused = source.hidden[:n_reused]
-        width = reused[-1].linear.out_features if reused else self.n_features_in_
-        head = build_mlp(
-            replace(self._network_spec(n_outputs), n_features=width),
-            generator=torch_generator(seeds.init),
-        )
-        blocks: OrderedDict[str, nn.Module] = OrderedDict([(INPUT_BLOCK, source.input_block)])
-        for index, block in enumerate([*reused, *hidden_blocks(head)]):
-            blocks[hidden_block_name(index)] = block
-        blocks[OUTPUT_BLOCK] = getattr(head, OUTPUT_BLOCK)
-        self.n_reused_layers_ = n_reused
-        self.n_frozen_layers_ = n_frozen
-        network = FrozenPrefixSequential(blocks).requires_grad_(True)
-        return network.set_frozen(_boundary(n_frozen))
+class TransferDNNRegressor(TransferLayersMixin, DNNRegressor):
+    """Deep regressor built on the lower layers of a pretrained model (transfer learning).
 
-    def _boundaries(self) -> tuple[int, int]:
-        """Frozen blocks at the start of training and after unfreezing."""
-        n_frozen = self.n_reused_layers_ if self.n_frozen_layers is None else self.n_frozen_layers
-        if self.unfreeze_after is None:
-            return _boundary(n_frozen), _boundary(n_frozen)
-        n_unfrozen = n_frozen if self.n_unfrozen is None else min(self.n_unfrozen, n_frozen)
-        return _boundary(n_frozen), _boundary(n_frozen - n_unfrozen)
+    What ``TransferDNNClassifier`` does, with the top of a ``DNNRegressor``:
+    the input block and the lowest ``n_reused_layers`` hidden layers of
+    ``pretrained`` (copied: the source is never modified), then the new hidden
+    layers of ``hidden_layer_sizes``, then one linear output per target. The
+    source may have been trained on another task: a classifier's layers can
+    carry a regression, and a fitted ``DNNRegressor`` can be the source of a
+    ``TransferDNNClassifier``. Freezing (``n_frozen_layers``), caching
+    (``cache_frozen``) and scheduled unfreezing (``unfreeze_after``) work as
+    for the classifier, and so do the clone and search guarantees: ``clone``
+    passes ``pretrained`` on as it is, ``sklearn.frozen.FrozenEstimator``
+    wraps sources searched over, and ``set_params`` cannot reach inside the
+    source. Targets, losses, target scaling and ``predict(X, return_std=True)``
+    are those of ``DNNRegressor``.
 
-    # ------------------------------------------------------------------ training
-    def _optimizer_parameters(self, module: FrozenPrefixSequential) -> list:
-        start, after_unfreezing = self._boundaries()
-        if after_unfreezing == start:
-            return trainable_parameters(module)
-        # The layers to unfreeze get their own group from the start: without a
-        # gradient they are left alone until then, and the optimizer state keeps
-        # one structure across warm starts.
-        return [
-            {"params": list(module[start:].parameters())},
-            {"params": list(module[after_unfreezing:start].parameters())},
-        ]
+    Parameters
+    ----------
+    <hyperparameters>
 
-    def _resume_module(self, module: nn.Module) -> FrozenPrefixSequential:
-        if isinstance(module, FrozenPrefixSequential):
-            return module
-        return freeze_prefix(module, _boundary(self.n_frozen_layers_))  # loaded from a file
+    Attributes
+    ----------
+    n_outputs_ : int
+        Number of targets (columns of ``y``).
+    outputs_2d_ : bool
+        Whether ``y`` was 2-D at fit; predictions take the same shape.
+    target_offset_, target_scale_ : ndarray of shape (n_outputs_,)
+        The network is trained on ``(y - target_offset_) / target_scale_``.
+    n_features_in_ : int
+        Number of input features (the input width of ``pretrained``).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when ``X`` had string column names.
+    model_ : FrozenPrefixSequential
+        The whole network (reused layers, new layers, linear output), so that
+        ``predict`` takes raw inputs. Frozen blocks have ``requires_grad=False``.
+    n_reused_layers_ : int
+        Number of hidden layers taken from ``pretrained``.
+    n_frozen_layers_ : int
+        Number of hidden layers frozen at the end of fit.
+    history_ : list of dict
+        One record per epoch, as for ``DNNRegressor`` (``val_rmse``,
+        ``val_r2``); ``grad_norms`` is 0.0 for frozen layers.
+    n_epochs_ : int
+        Epochs trained in total.
+    best_epoch_ : int
+        Epoch with the lowest monitored loss.
 
-    def _training_callbacks(self, module: FrozenPrefixSequential) -> list[FreezingCallback]:
-        start, after_unfreezing = self._boundaries()
-        return [
-            FreezingCallback(
-                module,
-                cache=self._can_cache(module.n_frozen),
-                unfreeze_after=self.unfreeze_after,
-                boundaries=(start, after_unfreezing),
-                learning_rate=self.learning_rate * self.unfreeze_lr_factor,
-            )
-        ]
+    See Also
+    --------
+    DNNRegressor : The same regressor trained from scratch.
+    TransferDNNClassifier : The same transfer for classification.
 
-    def _fitted_structure(self, module: FrozenPrefixSequential) -> dict[str, Any]:
-        return {"n_frozen_layers_": max(module.n_frozen - 1, 0)}
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skdnn import DNNClassifier, TransferDNNRegressor
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X = X / 16
+    >>> ink = X.sum(axis=1)
+    >>> source = DNNClassifier((64, 64), max_epochs=10, random_state=0).fit(X, y)
+    >>> reg = TransferDNNRegressor(source, n_frozen_layers=1, max_epochs=20, random_state=0)
+    >>> reg.fit(X, ink).score(X, ink) > 0.8
+    True
+    """
 
-    def _can_cache(self, n_frozen_blocks: int) -> bool:
-        if not (self.cache_frozen and n_frozen_blocks):
-            return False
-        if self.augment is not None:
-            warnings.warn(
-                "cache_frozen=True cannot cache the frozen layers when augment is set (the "
-                "inputs change every batch): training runs through the frozen layers.",
-                SkdnnWarning,
-                stacklevel=6,
-            )
-            return False
-        return True
+    _hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = TRANSFER_REGRESSOR_HYPERPARAMETERS
 
-
-def _boundary(n_frozen_layers: int) -> int:
-    """Frozen blocks for ``n_frozen_layers`` frozen hidden layers (plus the input block)."""
-    return n_frozen_layers + 1 if n_frozen_layers else 0
-
-
-def _count(name: str, value: int | None, available: int, what: str) -> int:
-    if value is None:
-        return available
-    if value > available:
-        raise ValueError(f"{name}={value} but there are only {available} {what}.")
-    return int(value)
-
+    def __init__(
+        self,
+        pretrained=None,
+        hidden_layer_sizes=(),
+        *,
+        n_reused_layers=None,
+        n_frozen_layers=None,
+        cache_frozen=True,
+        unfreeze_after=None,
+        n_unfrozen=None,
+        unfreeze_lr_factor=0.1,
+        loss='squared_error',
+        huber_delta=1.0,
+        target_scaling=True,
+        activation='elu',
+        activation_params=None,
+        kernel_initializer='auto',
+        initializer_params=None,
+        normalization=None,
+        normalization_position='before',
+        batch_norm_momentum=0.99,
+        input_normalization=False,
+        dropout=0.0,
+        input_dropout=0.0,
+        dropout_type='auto',
+        mc_samples=0,
+        l1=0.0,
+        l2=0.0,
+        max_norm=None,
+        clip_value=None,
+        clip_norm=None,
+        early_stopping=True,
+        validation_fraction=0.1,
+        patience=10,
+        min_delta=0.0001,
+        restore_best_weights=True,
+        augment=None,
+        optimizer='adam',
+        learning_rate=0.001,
+        momentum=0.9,
+        beta_1=0.9,
+        beta_2=0.999,
+        rho=0.9,
+        epsilon=1e-07,
+        optimizer_params=None,
+        lr_schedule=None,
+        lr_schedule_params=None,
+        batch_size=32,
+        max_epochs=100,
+        shuffle=True,
+        device='auto',
+        mixed_precision=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        checkpoint_dir=None,
+        checkpoint_every=1,
+    ):
+        store_parameters(self, locals())

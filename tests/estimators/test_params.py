@@ -11,11 +11,13 @@ from skdnn.estimators import (
     SiameseDNNClassifier,
     StackedAutoencoder,
     TransferDNNClassifier,
+    TransferDNNRegressor,
 )
 from skdnn.estimators._param_table import HYPERPARAMETERS
 
 ESTIMATORS = [
-    DNNClassifier, DNNRegressor, TransferDNNClassifier, SiameseDNNClassifier, StackedAutoencoder
+    DNNClassifier, DNNRegressor, TransferDNNClassifier, TransferDNNRegressor,
+    SiameseDNNClassifier, StackedAutoencoder,
 ]
 
 
