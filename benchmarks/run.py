@@ -21,11 +21,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import regression
 import sections
 from measure import gemm_ceiling, load_average, machine
 from systems import HIDDEN, n_weights
 
-SECTIONS = ("fit", "predict", "scaling", "accuracy", "search", "memory")
+SECTIONS = ("fit", "predict", "scaling", "accuracy", "search", "memory", "regression")
 
 QUICK: dict[str, Any] = {
     "fit": {"rows_by_batch_size": {32: 8_000, 256: 20_000}, "rounds": 3,
@@ -37,6 +38,7 @@ QUICK: dict[str, Any] = {
                  "max_epochs": 12},
     "search": {"n_rows": 10_000, "rounds": 1, "with_dask": True},
     "memory": {"n_rows": 100_000},
+    "regression": {"rows_by_batch_size": {32: 8_000, 256: 20_000}, "rounds": 3},
 }
 FULL: dict[str, Any] = {
     "fit": {"rows_by_batch_size": {32: 60_000, 256: 60_000}, "rounds": 5,
@@ -49,6 +51,7 @@ FULL: dict[str, Any] = {
                  "budget_s": 40.0, "max_epochs": 40},
     "search": {"n_rows": 20_000, "rounds": 2, "with_dask": True},
     "memory": {"n_rows": 400_000},
+    "regression": {"rows_by_batch_size": {32: 30_000, 256: 60_000}, "rounds": 5},
 }
 
 
@@ -129,6 +132,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["search"] = sections.parallel_search(data, **settings["search"])
     if "memory" in chosen:
         results["memory"] = sections.memmap_memory(n_features=784, **settings["memory"])
+    if "regression" in chosen:
+        results["regression"] = regression.regression_fit_throughput(
+            data, **settings["regression"]
+        )
     results["load_average_end"] = load_average()
     results["total_s"] = time.perf_counter() - started
     print(f"\nTotal {results['total_s']:.0f} s, load average at the end "

@@ -45,6 +45,8 @@ from tabular_runner import (
     run_benchmark,
 )
 
+from skdnn import DNNRegressor
+
 REFERENCE = "MLPRegressor"
 METRICS = ("rmse", "r2", "fit_seconds")
 QUICK_DATASETS = ("diabetes", "concrete")
@@ -58,8 +60,7 @@ def _mlp_scaled_target(seed: int) -> BaseEstimator:
 
 
 SYSTEMS: dict[str, Factory] = {
-    # DNNRegressor (issue 12) goes here once it exists, e.g.
-    # "skdnn defaults": lambda seed: one_hot_pipeline(DNNRegressor(random_state=seed)),
+    "skdnn defaults": lambda seed: one_hot_pipeline(DNNRegressor(random_state=seed)),
     "MLPRegressor": lambda seed: one_hot_pipeline(MLPRegressor(random_state=seed)),
     "MLPRegressor (scaled y)": _mlp_scaled_target,
     "HistGradientBoosting": lambda seed: HistGradientBoostingRegressor(random_state=seed),

@@ -20,10 +20,11 @@ def benchmarks():
     sys.path.insert(0, str(BENCHMARKS))
     try:
         import measure
+        import regression
         import sections
         import systems
 
-        yield Bunch(measure=measure, sections=sections, systems=systems)
+        yield Bunch(measure=measure, sections=sections, systems=systems, regression=regression)
     finally:
         sys.path.remove(str(BENCHMARKS))
 
@@ -152,3 +153,16 @@ def test_tabular_regression_quick_mode_runs(tabular, tmp_path):
     means = result["summary"]["means"]["concrete"]
     assert means["HistGradientBoosting"]["r2"] > 0.7
     assert means["Ridge"]["rmse"] > means["HistGradientBoosting"]["rmse"]
+
+
+def test_regression_section_and_systems_run(benchmarks, data):
+    regression = benchmarks.regression
+    result = regression.regression_fit_throughput(data, rows_by_batch_size={32: 64}, rounds=1)
+    assert set(result["by_batch_size"]["32"]) == {"n_rows", *regression.REGRESSION_SYSTEMS}
+    y = regression.regression_target(data.X_train)
+    assert abs(y.mean()) < 1e-5 and abs(y.std() - 1) < 1e-5
+    for factory in regression.REGRESSION_SYSTEMS.values():
+        system = factory(data.X_train, y, batch_size=32)
+        system.epoch()
+        predicted = system.predict(data.X_test)
+        assert predicted.shape == (40,) and np.isfinite(predicted).all()
