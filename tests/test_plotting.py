@@ -250,7 +250,8 @@ def test_real_fit(digits):
     clf = DNNClassifier((32, 32, 32), activation="relu", max_epochs=4, random_state=0)
     clf.fit(X[:500], y[:500])
     axes = plot_learning_curves(clf)
-    assert len(axes) == 2 and len(axes[1].get_lines()) == 2  # accuracy + best epoch
+    assert labels(axes[1]) == ["Training accuracy", "Validation accuracy",
+                               f"best epoch ({clf.best_epoch_})"]
     save(axes, "real_learning_curves")
     ax = plot_gradient_norms(clf)
     assert len(ax.get_lines()) == len(clf.history_[0]["grad_norms"])
@@ -269,3 +270,29 @@ def test_learning_curves_of_a_regressor_show_validation_r2():
     assert score_ax.get_title() == "R²"
     np.testing.assert_allclose(score_ax.get_lines()[0].get_ydata(),
                                [1.0 - r["val_loss"] for r in history])
+
+
+def test_real_one_cycle_schedule(digits):
+    # The drawn rates are those 1cycle sets step by step: a replay of the
+    # schedule on a bare optimizer gives them again.
+    import torch
+
+    from skdnn import DNNClassifier
+    from skdnn.components.schedules import LRScheduleAdapter
+
+    X, y, _, _ = digits
+    clf = DNNClassifier((16,), max_epochs=4, batch_size=100, early_stopping=False,
+                        lr_schedule="1cycle", lr_schedule_params={"max_lr": 0.05},
+                        random_state=0).fit(X[:500], y[:500])
+    assert [r["steps"] for r in clf.history_] == [5] * 4
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=clf.learning_rate)
+    replay = LRScheduleAdapter(optimizer, "1cycle", {"max_lr": 0.05}, steps_per_epoch=5,
+                               total_steps=20)
+    expected = []
+    for _ in range(20):
+        expected.append(optimizer.param_groups[0]["lr"])
+        replay.step()
+    (line,) = plot_lr_schedule(clf).get_lines()
+    np.testing.assert_allclose(line.get_ydata()[1:], expected, rtol=1e-12)
+    assert 0.04 < max(expected) <= 0.05  # the peak, up to where the steps fall
+    save(line.axes, "real_lr_schedule")

@@ -1,17 +1,23 @@
-"""Per-epoch diagnostics: gradient norms and activation health of each hidden layer.
+"""Per-epoch diagnostics: training figures, gradient norms, activation health.
 
-These make the chapter's central problems visible: vanishing or exploding
-gradients show up in the gradient norms, dying ReLUs and saturated sigmoids in
-the activation health figure.
+:class:`StepRecorder` collects, at no extra cost per step, the figures an
+epoch's training steps leave: the training metrics (accuracy, say) and the
+learning rate of every step. The gradient norms and the activation health make
+the chapter's central problems visible: vanishing or exploding gradients show up
+in the gradient norms, dying ReLUs and saturated sigmoids in the activation
+health figure.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
 
 from skdnn.components.activations import activation_of
 from skdnn.network import hidden_blocks
+from skdnn.training.objectives import Metrics
 
 #: Training rows the activation-health figures are computed on, each epoch.
 PROBE_ROWS = 512
@@ -72,3 +78,51 @@ def _unhealthy_fraction(activation: nn.Module, output: torch.Tensor) -> torch.Te
     if component is None or component.health is None:
         return torch.zeros((), device=output.device)
     return component.health(output)
+
+
+class StepRecorder:
+    """Keeps what an epoch's training steps computed anyway, for the epoch's record.
+
+    Per step it notes the learning rate the step uses (a Python float of the
+    optimizer's first param group) and, when there are training metrics, keeps
+    references to the batch's outputs and targets: no copy, no host sync. The
+    metrics are computed once, over all of the epoch's rows, by :meth:`figures`.
+    Like Keras' training figures, they average over the epoch's batches, each
+    seen by the weights before its own step and in training mode (dropout on).
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+        The optimizer of the epoch (its first param group's rate is recorded).
+    metrics : callable or None
+        ``metrics(outputs, targets) -> {name: value}``; None records rates only.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, metrics: Metrics | None) -> None:
+        self._group = optimizer.param_groups[0]
+        self._metrics = metrics
+        self.rates: list[float] = []
+        self._outputs: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor] = []
+
+    def before_step(self) -> None:
+        """Note the rate of the step about to run."""
+        self.rates.append(self._group["lr"])
+
+    def after_step(self, outputs: torch.Tensor | None, targets: torch.Tensor) -> None:
+        """Keep the outputs the step computed for ``targets`` (when metrics are wanted)."""
+        if self._metrics is not None and outputs is not None:
+            self._outputs.append(outputs)
+            self._targets.append(targets)
+
+    def figures(self) -> dict[str, Any]:
+        """``steps``, ``lr_steps`` (when the rate changed within the epoch) and the metrics."""
+        record: dict[str, Any] = {"steps": len(self.rates)}
+        if len(set(self.rates)) > 1:
+            record["lr_steps"] = [float(rate) for rate in self.rates]
+        if self._outputs:
+            outputs = torch.cat(self._outputs)
+            if outputs.dtype in (torch.float16, torch.bfloat16):  # mixed precision
+                outputs = outputs.float()
+            record.update(self._metrics(outputs, torch.cat(self._targets)))
+        return record

@@ -24,9 +24,16 @@ from skdnn._utils.random import isolated_torch_rng
 from skdnn.exceptions import TrainingDivergedError, TrainingInterruptedWarning
 from skdnn.training.data import Dataset, StreamedRows
 from skdnn.training.early_stopping import EarlyStopping
-from skdnn.training.history import PROBE_ROWS, activation_health, gradient_norms
+from skdnn.training.history import PROBE_ROWS, StepRecorder, activation_health, gradient_norms
 from skdnn.training.objectives import CROSS_ENTROPY, Objective
-from skdnn.training.setup import STOP, Callback, TrainingResult, TrainingRun, TrainingSetup
+from skdnn.training.setup import (
+    STOP,
+    Callback,
+    StopReason,
+    TrainingResult,
+    TrainingRun,
+    TrainingSetup,
+)
 from skdnn.training.steps import make_step
 
 _EVAL_BATCH = 8192
@@ -60,8 +67,8 @@ def train(
             for callback in callbacks:
                 callback.on_train_begin(run)
             _run_epochs(run, callbacks)
-            if setup.restore_best:
-                setup.stopper.restore(module)
+            if setup.restore_best and setup.stopper.restore(module):
+                run.restored_epoch = setup.stopper.best_epoch
         finally:
             for callback in callbacks:
                 callback.on_train_end(run)
@@ -93,7 +100,9 @@ def _run_epochs(run: TrainingRun, callbacks: Sequence[Callback]) -> None:
         try:
             record = _run_epoch(module, run.data, run.validation, setup, epoch, health)
         except KeyboardInterrupt:
-            setup.stopper.restore(module)
+            run.stop_reason = StopReason("interrupted", epoch)
+            if setup.stopper.restore(module):
+                run.restored_epoch = setup.stopper.best_epoch
             warnings.warn(
                 f"Training interrupted during epoch {epoch}; keeping the best weights so far.",
                 TrainingInterruptedWarning,
@@ -102,14 +111,19 @@ def _run_epochs(run: TrainingRun, callbacks: Sequence[Callback]) -> None:
             return
         monitored = record["loss"] if run.validation is None else record["val_loss"]
         if not math.isfinite(monitored):
+            run.stop_reason = StopReason("diverged", epoch)
             _recover_from_divergence(module, setup.stopper, epoch)
+            run.restored_epoch = setup.stopper.best_epoch
             return
         run.records.append(record)
         stop = setup.stopper.update(epoch, monitored, module)
         setup.schedule.epoch_end(record.get("val_loss"))
-        for callback in callbacks:
-            stop = (callback.on_epoch_end(run, record) == STOP) or stop
         if stop:
+            run.stop_reason = StopReason("early_stopping", epoch)
+        for callback in callbacks:
+            if callback.on_epoch_end(run, record) == STOP and run.stop_reason is None:
+                run.stop_reason = StopReason("callback", epoch, type(callback).__name__)
+        if run.stop_reason is not None:
             return
 
 
@@ -124,8 +138,10 @@ def _run_epoch(
     started = time.perf_counter()
     learning_rate = setup.schedule.learning_rate
     module.train()
-    train_loss = _train_one_epoch(module, data, setup)
+    recorder = StepRecorder(setup.optimizer, setup.objective.train_metrics)
+    train_loss = _train_one_epoch(module, data, setup, recorder)
     record: dict[str, Any] = {"epoch": epoch, "loss": train_loss.item(), "lr": learning_rate}
+    record.update(recorder.figures())
     module.eval()  # once for the validation pass and the diagnostics below
     if validation is not None:
         record.update(evaluate(module, validation, setup.objective))
@@ -135,13 +151,16 @@ def _run_epoch(
     return record
 
 
-def _train_one_epoch(module: nn.Module, data: Dataset, setup: TrainingSetup) -> torch.Tensor:
+def _train_one_epoch(
+    module: nn.Module, data: Dataset, setup: TrainingSetup, recorder: StepRecorder | None = None
+) -> torch.Tensor:
     """One pass over ``data``; returns the mean batch objective as a 0-d device tensor.
 
     Nothing per batch waits for the device or allocates index tensors: batches
     are gathered into reused buffers, the step is the cheapest correct one for
     the network (:func:`~skdnn.training.steps.make_step`), and the batch losses
-    are only summed at the end of the epoch.
+    are only summed at the end of the epoch. ``recorder`` notes each step's rate
+    and keeps its outputs for the training metrics (references, no copies).
     """
     step = make_step(module, setup)
     augment, generator = setup.augment, setup.generator
@@ -149,7 +168,11 @@ def _train_one_epoch(module: nn.Module, data: Dataset, setup: TrainingSetup) -> 
     for X, y, weight in _batches(data, setup):
         if augment is not None:
             X = augment(X, generator)
+        if recorder is not None:
+            recorder.before_step()
         losses.append(step(X, y, weight))
+        if recorder is not None:
+            recorder.after_step(step.outputs, y)
     if not losses:
         return torch.full((), math.nan, device=data.X.device)
     # Each step returned its batch's objective times its rows, spread over a tensor.

@@ -40,12 +40,17 @@ class Objective:
     metrics : callable or None, default=None
         ``metrics(outputs, targets) -> {name: value}`` on the validation split;
         each figure is recorded as ``"val_" + name`` in the epoch's record.
+    train_metrics : callable or None, default=None
+        The same kind of callable, applied at the end of each epoch to the
+        outputs the training steps computed (no extra forward pass); each
+        figure is recorded under its own name (``"accuracy"``).
     """
 
     name: str
     loss: Callable[..., torch.Tensor]
     fused_gradient: str | None = None
     metrics: Metrics | None = field(default=None, compare=False)
+    train_metrics: Metrics | None = field(default=None, compare=False)
 
     def batch_loss(
         self, outputs: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None
@@ -75,7 +80,7 @@ def accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
     return {"accuracy": correct.item()}
 
 
-#: Classification on logits: softmax cross-entropy, validation accuracy.
-CROSS_ENTROPY = Objective("cross_entropy", F.cross_entropy, "cross_entropy", accuracy)
+#: Classification on logits: softmax cross-entropy, training and validation accuracy.
+CROSS_ENTROPY = Objective("cross_entropy", F.cross_entropy, "cross_entropy", accuracy, accuracy)
 #: Reconstruction of the inputs (autoencoders): mean squared error, autograd step.
 RECONSTRUCTION = Objective("reconstruction", F.mse_loss)

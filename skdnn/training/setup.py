@@ -86,9 +86,33 @@ class TrainingResult:
     rng_state: dict[str, torch.Tensor | None]
 
 
+@dataclass(frozen=True)
+class StopReason:
+    """Why a run ended before its last epoch.
+
+    Attributes
+    ----------
+    kind : {"early_stopping", "diverged", "interrupted", "callback"}
+        Patience exhausted, a non-finite loss, ``KeyboardInterrupt``, or a
+        callback returning :data:`STOP`.
+    epoch : int
+        The epoch after which (or, diverged and interrupted, during which) it ended.
+    source : str or None
+        The class name of the callback that stopped the run.
+    """
+
+    kind: Literal["early_stopping", "diverged", "interrupted", "callback"]
+    epoch: int
+    source: str | None = None
+
+
 @dataclass
 class TrainingRun:
     """A run in progress, as callbacks see it.
+
+    The loop sets ``stop_reason`` when the run ends before its last epoch and
+    ``restored_epoch`` when it loads the weights of an earlier epoch (the best
+    one) into the module.
 
     Callbacks may, in :meth:`Callback.on_train_begin`, replace ``data``,
     ``validation`` or ``setup.health`` (frozen-layer caching trains on cached
@@ -103,6 +127,8 @@ class TrainingRun:
     first_epoch: int = 1
     records: list[dict[str, Any]] = field(default_factory=list)
     dropout_state: Callable[[], torch.Tensor | None] = lambda: None
+    stop_reason: StopReason | None = None
+    restored_epoch: int | None = None
 
     def result(self) -> TrainingResult:
         """The result as of now (also mid-run, for checkpoints)."""

@@ -56,8 +56,11 @@ def make_step(module: nn.Module, setup: TrainingSetup) -> Step:
     backward, gradient clipping, the optimizer update, the max-norm constraint
     and the schedule step, and returns a detached tensor whose elements sum to
     the batch objective (loss plus penalty) times the batch's rows, so that the
-    epoch's mean is one sum at the end. Build it again whenever the module or
-    the optimizer changed (the loop builds one per epoch).
+    epoch's mean is one sum at the end. After each call its ``outputs`` holds
+    the batch's network outputs (detached; a tensor the step does not write
+    again), from which the loop computes the training metrics without another
+    forward pass. Build it again whenever the module or the optimizer changed
+    (the loop builds one per epoch).
 
     The hand-written :class:`MLPStep` applies when the objective names a fused
     loss gradient (``setup.objective.fused_gradient`` in
@@ -101,6 +104,7 @@ class AutogradStep:
         self.autocast_dtype = setup.autocast_dtype
         self.scaler = setup.grad_scaler
         self.optimizer = setup.optimizer
+        self.outputs: torch.Tensor | None = None
 
     def __call__(self, X: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None):
         if self.autocast_dtype is None:
@@ -108,6 +112,7 @@ class AutogradStep:
         else:  # mixed precision: matrix products in bf16/fp16, the loss in float32
             with torch.autocast(X.device.type, dtype=self.autocast_dtype):
                 outputs = self.module(X)
+        self.outputs = outputs.detach()
         objective = self.objective.batch_loss(outputs.float(), y, weight)
         if self.penalized:
             penalty = self.regularization.penalty()
@@ -266,6 +271,7 @@ class MLPStep:
         self.clips = regularization.clip_value is not None or regularization.clip_norm is not None
         self.constrains = regularization.max_norm is not None
         self.plans: dict[int, tuple[Any, ...]] = {}
+        self.outputs: torch.Tensor | None = None
 
     def __call__(self, X: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None):
         with torch.no_grad():
@@ -301,6 +307,7 @@ class MLPStep:
                 if forward is not None:
                     h = forward(h, activation)
             inputs.append(h)
+        self.outputs = h
         losses, g = self.loss_gradient(h, y, weight)
         # Backward, top layer first.
         for index in range(len(self.layers) - 1, -1, -1):
