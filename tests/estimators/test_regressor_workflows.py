@@ -120,3 +120,34 @@ def test_progress_plots_summary_and_lr_finder(data, capsys):
     assert "Linear" in reg.summary()
     result = DNNRegressor(**FAST).find_learning_rate(X, y, n_steps=30)
     assert len(result.losses) >= 2 and 0 < result.suggestion < 10
+
+
+def test_search_on_a_dask_cluster_matches_the_local_one(data):
+    import warnings
+
+    distributed = pytest.importorskip("distributed")
+    from joblib import parallel_config
+
+    X, y = data
+
+    def search():
+        return RandomizedSearchCV(
+            DNNRegressor(max_epochs=3, early_stopping=False, **FAST),
+            {"learning_rate": [3e-3, 1e-2, 3e-2], "loss": ["squared_error", "absolute_error"]},
+            n_iter=3, cv=2, refit=False, random_state=0,
+        )
+
+    expected = search().fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # dask's notes about ports and event loops
+        with (
+            distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                     protocol="tcp", host="127.0.0.1",
+                                     dashboard_address=None) as cluster,
+            distributed.Client(cluster),
+            parallel_config(backend="dask"),
+        ):
+            on_dask = search().set_params(n_jobs=-1).fit(X, y)
+    np.testing.assert_allclose(
+        on_dask.cv_results_["mean_test_score"], expected.cv_results_["mean_test_score"]
+    )
