@@ -69,7 +69,8 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     history_ : list of dict
         One record per epoch of every stage: ``stage`` ("layer1", ...,
         "fine_tune"), ``epoch`` (counted over all stages), ``loss``,
-        ``val_loss``, ``lr``, ``time``, ``grad_norms``, ``unhealthy_fraction``.
+        ``val_loss``, ``lr``, ``steps``, ``lr_steps`` (as for ``DNNClassifier``),
+        ``time``, ``grad_norms``, ``unhealthy_fraction``.
     n_epochs_ : int
         Epochs trained over all stages.
     best_epoch_ : int

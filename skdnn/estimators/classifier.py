@@ -47,9 +47,12 @@ class DNNClassifier(
     model_ : torch.nn.Sequential
         The trained network (emits logits).
     history_ : list of dict
-        One record per epoch: ``epoch``, ``loss``, ``val_loss``, ``val_accuracy``,
-        ``lr``, ``time``, and per hidden layer ``grad_norms`` (the L2 norm of its
-        kernel's gradient at the epoch's last batch) and ``unhealthy_fraction``.
+        One record per epoch: ``epoch``, ``loss``, ``accuracy`` (training,
+        from the epoch's own steps), ``val_loss``, ``val_accuracy``, ``lr`` (at
+        the epoch's start), ``steps``, ``lr_steps`` (each step's rate, when the
+        schedule changed it within the epoch), ``time``, and per hidden layer
+        ``grad_norms`` (the L2 norm of its kernel's gradient at the epoch's last
+        batch) and ``unhealthy_fraction``.
     n_epochs_ : int
         Epochs trained in total.
     best_epoch_ : int

@@ -60,8 +60,8 @@ class DNNRegressor(RegressorMixin, ModelToolsMixin, MLPNetworkMixin, BaseDNN):
     history_ : list of dict
         One record per epoch: ``epoch``, ``loss``, ``val_loss`` (scaled units),
         ``val_rmse`` and ``val_r2`` (original units, averaged over outputs),
-        ``lr``, ``time``, and per hidden layer ``grad_norms`` and
-        ``unhealthy_fraction``.
+        ``lr``, ``steps``, ``lr_steps`` (as for ``DNNClassifier``), ``time``, and
+        per hidden layer ``grad_norms`` and ``unhealthy_fraction``.
     n_epochs_ : int
         Epochs trained in total.
     best_epoch_ : int
