@@ -8,7 +8,8 @@ only ever instantiates those known classes.
 The allow-list holds the structural layers (``Linear``, the norms,
 ``Identity``); each component module registers the layers it builds
 (:func:`register_layer`): the activations and dropout types from their registry
-entries, skdnn's batch norm from its module.
+entries, skdnn's batch norm from its module. Containers other than
+``nn.Sequential`` register with :func:`register_container` (the Siamese trunk).
 """
 
 from __future__ import annotations
@@ -69,6 +70,28 @@ def register_layer(cls: type[nn.Module], constructor_args: Callable[[Any], dict[
     _LAYERS[cls.__name__] = (cls, constructor_args)
 
 
+# Container type -> class, rebuilt as ``cls(**{child name: child})``.
+_CONTAINERS: dict[str, type[nn.Module]] = {}
+
+
+def register_container(cls: type[nn.Module]) -> None:
+    """Allow ``cls``, a container built from its children alone, in saved networks.
+
+    ``cls``'s constructor must take each child as the keyword argument of the
+    child's name (``SiameseTrunk(network)`` holds ``network``) and nothing
+    else; the children are described and rebuilt like any module.
+
+    Parameters
+    ----------
+    cls : type
+        A ``torch.nn.Module`` class; saved under its ``__name__``.
+    """
+    known = _CONTAINERS.get(cls.__name__)
+    if cls.__name__ in _LAYERS or (known is not None and known is not cls):
+        raise ValueError(f"Another module class is already saved as {cls.__name__!r}.")
+    _CONTAINERS[cls.__name__] = cls
+
+
 def register_batch_norm(cls: type[nn.BatchNorm1d]) -> None:
     """Allow ``cls``, a subclass of ``nn.BatchNorm1d`` with its constructor, in saved networks.
 
@@ -87,7 +110,7 @@ def register_batch_norm(cls: type[nn.BatchNorm1d]) -> None:
 
 
 def describe_module(module: nn.Module) -> dict[str, Any]:
-    """Plain-data description of ``module`` (nested ``nn.Sequential`` of known layers).
+    """Plain-data description of ``module`` (nested containers of known layers).
 
     Raises
     ------
@@ -100,6 +123,11 @@ def describe_module(module: nn.Module) -> dict[str, Any]:
             "children": [[name, describe_module(child)] for name, child in module.named_children()],
         }
     kind = type(module).__name__
+    if _CONTAINERS.get(kind) is type(module):
+        return {
+            "type": kind,
+            "children": [[name, describe_module(child)] for name, child in module.named_children()],
+        }
     if kind not in _LAYERS or type(module) is not _LAYERS[kind][0]:
         raise ValueError(
             f"Cannot describe a layer of type {type(module).__qualname__}; "
@@ -123,6 +151,10 @@ def build_module(description: dict[str, Any]) -> nn.Module:
                 OrderedDict(
                     (str(name), build_module(child)) for name, child in description["children"]
                 )
+            )
+        if kind in _CONTAINERS:
+            return _CONTAINERS[kind](
+                **{str(name): build_module(child) for name, child in description["children"]}
             )
         if kind not in _LAYERS:
             raise ValueError(f"unknown layer type {kind!r}")

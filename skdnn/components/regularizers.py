@@ -45,13 +45,18 @@ class Regularization:
     l2 : float, default=0.0
         Factor of ``sum(w**2)`` over all kernels, added to the loss.
     max_norm : float, default=None
-        After each step, every row of every kernel (the incoming weights of one
-        neuron) whose L2 norm exceeds ``max_norm`` is scaled back to it.
+        After each step, every row of every constrained kernel (the incoming
+        weights of one neuron) whose L2 norm exceeds ``max_norm`` is scaled back
+        to it.
     clip_value : float, default=None
         Clip every gradient element to ``[-clip_value, clip_value]``.
     clip_norm : float, default=None
         Rescale all gradients together so that their global L2 norm is at most
         ``clip_norm`` (applied after ``clip_value`` when both are set).
+    max_norm_kernels : sequence of torch.nn.Parameter, default=None
+        The kernels max-norm constrains (again only those with ``requires_grad``);
+        None constrains ``kernels``. The estimators pass the hidden layers' kernels,
+        as the chapter does, and add the output layer's on request.
     """
 
     def __init__(
@@ -63,6 +68,7 @@ class Regularization:
         max_norm: float | None = None,
         clip_value: float | None = None,
         clip_norm: float | None = None,
+        max_norm_kernels: Sequence[torch.nn.Parameter] | None = None,
     ) -> None:
         _check_non_negative("l1", l1)
         _check_non_negative("l2", l2)
@@ -70,6 +76,7 @@ class Regularization:
         _check_positive_or_none("clip_value", clip_value)
         _check_positive_or_none("clip_norm", clip_norm)
         self._kernels = list(kernels)
+        self._constrained = self._kernels if max_norm_kernels is None else list(max_norm_kernels)
         self.l1 = l1
         self.l2 = l2
         self.max_norm = max_norm
@@ -137,8 +144,9 @@ class Regularization:
         if self.max_norm is None:
             return
         with torch.no_grad():
-            for kernel in self.kernels:
-                kernel.renorm_(2, 0, self.max_norm)
+            for kernel in self._constrained:
+                if kernel.requires_grad:
+                    kernel.renorm_(2, 0, self.max_norm)
 
 
 def zero_small_weights(module: torch.nn.Module, threshold: float) -> float:

@@ -23,14 +23,18 @@ from skdnn.estimators._data import split_validation, to_dataset
 from skdnn.estimators._fitted import FittedNetworkMixin
 from skdnn.estimators._params import (
     MIXED_PRECISION,
+    NETWORK_HYPERPARAMETERS,
+    OPTIMIZATION_HYPERPARAMETERS,
     OPTIMIZER_HYPERPARAMETERS,
     check_layer_sizes,
+    comparable,
     constraints_of,
     document_parameters,
 )
 from skdnn.estimators._sklearn_compat import InvalidParameterError, with_hint
 from skdnn.estimators._tasks import Task
-from skdnn.network import kernels
+from skdnn.exceptions import TrainingInterrupted
+from skdnn.network import OUTPUT_BLOCK, kernels
 from skdnn.training.checkpoints import CheckpointWriter
 from skdnn.training.data import Dataset
 from skdnn.training.early_stopping import EarlyStopping
@@ -70,6 +74,12 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
                 error, self.get_params(deep=False), self._parameter_constraints
             ) from None
         check_layer_sizes(self.hidden_layer_sizes)
+        if self.lr_schedule is None and self.lr_schedule_params:
+            raise ValueError(
+                f"lr_schedule_params={self.lr_schedule_params!r} was given without an "
+                "lr_schedule, so it would be ignored: set lr_schedule (e.g. 'power', "
+                "'exponential', 'performance', '1cycle') or drop lr_schedule_params."
+            )
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
@@ -93,8 +103,12 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
         """Validate, encode, seed, build, train, store; return ``self``.
 
         ``hold_out`` allows a validation split (``fit``; not ``partial_fit``).
-        A failed fit that did not continue leaves the estimator unfitted.
+        A failed fit that did not continue leaves the estimator unfitted; an
+        interrupted one (Ctrl-C) keeps what the training loop restored and
+        raises :class:`~skdnn.exceptions.TrainingInterrupted` again.
         """
+        if continues:
+            self._check_network_unchanged()
         try:
             task = self._task() if task is None else task
             X, y = task.validate(self, X, y, reset=not continues)
@@ -108,7 +122,7 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
                 task, X, targets, weight, validation_data if hold_out else None, hold_out,
                 seeds.split, device,
             )
-            # ``rows`` rather than ``X[rows]``: a memory-mapped X is streamed, not copied.
+            # ``rows`` rather than ``X[rows]``: the training rows of X are not copied.
             data = to_dataset(X, targets, weight, device, rows=train_rows)
             if continues:
                 module = self._resume_module(self.model_)
@@ -124,6 +138,11 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
                 history=history,
             )
             self._store_training([*history, *result.records], result)
+        except TrainingInterrupted as interrupted:
+            # Ctrl-C: keep the weights the loop restored, then let the interrupt stop
+            # whatever called fit (a search, the folds of cross_val_score...).
+            self._store_training([*history, *interrupted.result.records], interrupted.result)
+            raise
         except BaseException:
             if not continues:
                 self._clear_fitted_state()
@@ -132,22 +151,55 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
 
     def _validation_split(
         self, task: Task, X, targets, weight, validation_data, hold_out: bool, seed: int, device
-    ) -> tuple[np.ndarray, Dataset | None]:
-        """Rows to train on and the validation ``Dataset`` (or None)."""
-        all_rows = np.arange(len(targets))
+    ) -> tuple[np.ndarray | None, Dataset | None]:
+        """Rows to train on (None: all of them) and the validation ``Dataset`` (or None)."""
         if validation_data is not None:
             X_val, y_val = _unpack_validation(validation_data)
-            X_val, y_val = task.validate(self, X_val, y_val, reset=False)
-            return all_rows, to_dataset(X_val, task.encode(self, y_val), None, device)
+            try:
+                X_val, y_val = task.validate(self, X_val, y_val, reset=False)
+                encoded = task.encode(self, y_val)
+            except ValueError as error:
+                raise ValueError(f"validation_data: {error}") from error
+            return None, to_dataset(X_val, encoded, None, device)
         if not (hold_out and self.early_stopping):
-            return all_rows, None
+            return None, None
         split = split_validation(
             targets, self.validation_fraction, seed, stratify=task.stratify
         )
         if split is None:
-            return all_rows, None
+            return None, None
         train_rows, val_rows = split
         return train_rows, to_dataset(X, targets, weight, device, rows=val_rows)
+
+    def _settings(self) -> dict[str, Any]:
+        """The network and optimizer hyperparameters of this estimator, comparable."""
+        names = (*NETWORK_HYPERPARAMETERS, *OPTIMIZATION_HYPERPARAMETERS)
+        return {
+            name: comparable(name, getattr(self, name))
+            for name in names
+            if name in self._parameter_constraints
+        }
+
+    def _changed_settings(self, names: tuple[str, ...]) -> list[str]:
+        """Which of ``names`` changed since the last fit (none known for older files)."""
+        stored = self.__dict__.get("_fit_settings") or {}
+        current = self._settings()
+        return [n for n in names if n in stored and n in current and stored[n] != current[n]]
+
+    def _check_network_unchanged(self) -> None:
+        """Refuse to continue the fitted network when a hyperparameter shaping it changed."""
+        changed = self._changed_settings(NETWORK_HYPERPARAMETERS)
+        if changed:
+            changes = ", ".join(
+                f"{name} from {self._fit_settings[name]!r} to {getattr(self, name)!r}"
+                for name in changed
+            )
+            raise ValueError(
+                "This fit would continue the fitted network (warm_start=True, or "
+                f"partial_fit), but {changes} changed since it was built. Set "
+                "warm_start=False (or fit a clone) to build a new network with the new "
+                "values, or set the old ones back."
+            )
 
     def _draw_seeds(self) -> Seeds:
         return Seeds.draw(check_random_state(self.random_state))
@@ -196,14 +248,27 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
             module, data, objective, seeds=seeds, epochs=epochs, first_epoch=first_epoch,
             early_stopping=early_stopping, resume=resume,
         )
+        if validation is None and setup.schedule.needs_validation_loss:
+            raise ValueError(
+                f"lr_schedule={self.lr_schedule!r} lowers the rate when the validation loss "
+                "stops improving, but this fit has no validation loss: set "
+                "early_stopping=True so that fit holds out validation_fraction of the rows, "
+                "or pass validation_data where fit takes it (partial_fit holds out nothing), "
+                "or choose another lr_schedule."
+            )
         progress = ProgressReporter(self.verbose, epochs, type(self).__name__)
         checkpoints = self._checkpoint_writer(history)
         run_callbacks = [progress, *callbacks, *([checkpoints] if checkpoints else [])]
         # Fits running side by side in this process share its CPUs (see FitThreads).
-        result = train(
-            module, data, validation, setup, [*run_callbacks, FitThreads()],
-            first_epoch=first_epoch,
-        )
+        try:
+            result = train(
+                module, data, validation, setup, [*run_callbacks, FitThreads()],
+                first_epoch=first_epoch,
+            )
+        except TrainingInterrupted as interrupted:
+            if checkpoints is not None:
+                checkpoints.write_final(interrupted.result)
+            raise
         if checkpoints is not None:
             checkpoints.write_final(result)
         return result
@@ -233,7 +298,12 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
         )
         generator = torch_generator(seeds.shuffle, device)
         saved_rng = self.__dict__.get("_rng_state") if resume else None
-        if resume and self.__dict__.get("_optimizer_state") is not None:
+        # A changed optimizer or schedule hyperparameter starts both afresh.
+        if (
+            resume
+            and self.__dict__.get("_optimizer_state") is not None
+            and not self._changed_settings(OPTIMIZATION_HYPERPARAMETERS)
+        ):
             optimizer.load_state_dict(self._optimizer_state)
             schedule.load_state_dict(self._schedule_state)
         if saved_rng is not None:
@@ -249,6 +319,7 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
                 max_norm=self.max_norm,
                 clip_value=self.clip_value,
                 clip_norm=self.clip_norm,
+                max_norm_kernels=self._max_norm_kernels(module),
             ),
             stopper=EarlyStopping(
                 enabled=early_stopping, patience=self.patience, min_delta=self.min_delta
@@ -267,6 +338,10 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
             dropout_state=None if saved_rng is None else saved_rng["dropout"],
             restore_best=early_stopping and self.restore_best_weights,
         )
+
+    def _max_norm_kernels(self, module: nn.Module) -> list[nn.Parameter]:
+        """The kernels ``max_norm`` constrains: the hidden layers' (and the output's on request)."""
+        return kernels(module, exclude=() if self.max_norm_output else (OUTPUT_BLOCK,))
 
     def _build_optimizer(
         self, module: nn.Module, device: torch.device, learning_rate: float
@@ -306,6 +381,7 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
         self._optimizer_state = result.optimizer_state
         self._schedule_state = result.schedule_state
         self._rng_state = result.rng_state
+        self._fit_settings = self._settings()
         vars(self).update(self._fitted_structure(self.model_))
         self.model_.eval()
         self._prepare_inference()

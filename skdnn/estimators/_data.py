@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import mmap
+import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -11,7 +14,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import validate_data
 
 from skdnn.estimators._sklearn_compat import check_sample_weight
-from skdnn.training.data import Dataset, StreamedRows
+from skdnn.training.data import Dataset, IndexedRows, StreamedRows
 
 
 def check_features(estimator, X, *, reset: bool) -> np.ndarray:
@@ -20,10 +23,36 @@ def check_features(estimator, X, *, reset: bool) -> np.ndarray:
         plain = _plain_features(estimator, X)
         if plain is not None:
             return plain
-    X = validate_data(
-        estimator, X, reset=reset, dtype=np.float32, accept_sparse=("csr", "csc", "coo")
-    )
+    with naming_non_numeric_columns(X):
+        X = validate_data(
+            estimator, X, reset=reset, dtype=np.float32, accept_sparse=("csr", "csc", "coo")
+        )
     return as_dense_features(X)
+
+
+@contextlib.contextmanager
+def naming_non_numeric_columns(X) -> Iterator[None]:
+    """Turn a failed conversion of a DataFrame into a ``ValueError`` naming its non-numeric columns.
+
+    Strings, categories and dates need encoding first; numpy's own error
+    ("could not convert string to float") names neither the column nor the remedy.
+    """
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        dtypes = getattr(X, "dtypes", None)
+        if dtypes is None or not hasattr(dtypes, "items"):
+            raise
+        other = [
+            str(name) for name, kind in dtypes.items() if getattr(kind, "kind", "O") not in "biuf"
+        ]
+        if not other:
+            raise
+        raise ValueError(
+            f"X has non-numeric columns: {other[:10]}{' ...' if len(other) > 10 else ''}. "
+            "Encode them first, e.g. with sklearn.preprocessing.OneHotEncoder or "
+            "OrdinalEncoder in a sklearn.compose.ColumnTransformer."
+        ) from error
 
 
 def _plain_features(estimator, X) -> np.ndarray | None:
@@ -31,8 +60,9 @@ def _plain_features(estimator, X) -> np.ndarray | None:
 
     The fast path of prediction (``validate_data`` alone takes ~50 us): a plain
     2-D float ndarray with at least one row, the fitted number of columns and
-    finite values, for an estimator fitted without feature names. Anything
-    else (None) goes through ``validate_data``, which also raises the errors.
+    values finite in float32, for an estimator fitted without feature names.
+    Anything else (None) goes through ``validate_data``, which also raises the
+    errors (a float64 value too large for float32 included).
     """
     if (
         type(X) is not np.ndarray
@@ -41,18 +71,12 @@ def _plain_features(estimator, X) -> np.ndarray | None:
         or X.shape[0] < 1
         or X.shape[1] != getattr(estimator, "n_features_in_", None)
         or hasattr(estimator, "feature_names_in_")
-        or not _finite_sum(X)
     ):
         return None
-    return np.ascontiguousarray(X, dtype=np.float32)
-
-
-def _finite_sum(X: np.ndarray) -> bool:
-    """Whether the sum of ``X`` is finite: always so without NaN or inf, unless it overflows."""
-    if X.dtype == np.float32:
-        return bool(np.isfinite(X.sum(dtype=np.float64)))  # float32 values cannot overflow it
-    with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.isfinite(X.sum()))
+    with np.errstate(over="ignore"):  # a float64 value beyond float32 becomes inf here
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+    # Finite float32 values cannot overflow a float64 sum: it is finite iff they all are.
+    return X32 if np.isfinite(X32.sum(dtype=np.float64)) else None
 
 
 def as_dense_features(X) -> np.ndarray:
@@ -71,7 +95,12 @@ def row_weights(X: np.ndarray, sample_weight, per_class: np.ndarray | None) -> n
     if sample_weight is None and per_class is None:
         return None
     weight = check_sample_weight(sample_weight, X, dtype=np.float64)
+    # A negative weight would maximize its rows' loss, which has no bound.
+    if (weight < 0).any():
+        raise ValueError("sample_weight must be non-negative; it has negative values.")
     if per_class is not None:
+        if (per_class < 0).any():
+            raise ValueError("class_weight must be non-negative; it has negative values.")
         weight = weight * per_class
     total = weight.sum()
     if total <= 0:
@@ -119,16 +148,24 @@ def to_dataset(
     """Move one split to ``device`` once; batches are sliced there afterwards.
 
     ``rows`` selects the split's rows of ``X``, ``y`` and ``weight`` (all rows
-    when None). A memory-mapped float32 ``X`` (a ``numpy.memmap`` or a view of
-    one) is not copied: its rows are read batch by batch
-    (:class:`~skdnn.training.loop.StreamedRows`), so that data larger than
-    memory can be trained on; pass ``rows`` rather than ``X[rows]`` to keep it so.
+    when None). ``X`` itself is not copied where it can be read in place: on
+    the CPU all rows share its memory and a split gathers its batches from it
+    (:class:`~skdnn.training.data.IndexedRows`); a memory-mapped float32 ``X``
+    (a ``numpy.memmap`` or a view of one) is read batch by batch
+    (:class:`~skdnn.training.data.StreamedRows`), so that data larger than
+    memory can be trained on. Pass ``rows`` rather than ``X[rows]`` to keep it so.
+    Other devices get a copy of the split's rows.
     """
     if rows is not None:
         y = y[rows]
         weight = None if weight is None else weight[rows]
+    inputs: torch.Tensor | StreamedRows | IndexedRows
     if X.dtype == np.float32 and _memory_mapped(X):
-        inputs: torch.Tensor | StreamedRows = StreamedRows(X, device, rows)
+        inputs = StreamedRows(X, device, rows)
+    elif torch.device(device).type == "cpu":
+        inputs = shared_tensor(X)
+        if rows is not None:
+            inputs = IndexedRows(inputs, torch.from_numpy(np.asarray(rows, dtype=np.int64)))
     else:
         inputs = torch.from_numpy(X if rows is None else X[rows]).to(device)
     return Dataset(
@@ -136,6 +173,17 @@ def to_dataset(
         y=torch.from_numpy(y).to(device),
         weight=None if weight is None else torch.from_numpy(weight).to(device),
     )
+
+
+def shared_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor sharing ``array``'s memory, also when the array is read-only.
+
+    skdnn never writes to its inputs, so torch's warning about non-writable
+    arrays does not apply and is silenced.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)
 
 
 def _memory_mapped(X: np.ndarray) -> bool:

@@ -67,7 +67,7 @@ class FittedNetworkMixin:
         """Forget every fitted attribute (used when a fresh fit fails)."""
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
             delattr(self, name)
-        for name in ("_optimizer_state", "_schedule_state", "_rng_state"):
+        for name in ("_optimizer_state", "_schedule_state", "_rng_state", "_fit_settings"):
             self.__dict__.pop(name, None)
 
     # ------------------------------------------------------------------ inference

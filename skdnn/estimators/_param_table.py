@@ -58,7 +58,7 @@ def _h(name, default, constraints, kind, doc) -> Hyperparameter:
 
 # fmt: off
 HYPERPARAMETERS: dict[str, Hyperparameter] = {h.name: h for h in (
-    _h("hidden_layer_sizes", (100, 100, 100, 100, 100), _LAYER_SIZES, "tuple of int",
+    _h("hidden_layer_sizes", (100, 100, 100, 100, 100), _LAYER_SIZES, "array-like of int",
        "Width of each hidden layer, bottom first."),
     _h("activation", "elu", [_options(ACTIVATIONS)], "str",
        'Hidden activation: "relu", "leaky_relu", "rrelu", "prelu", "elu", "selu", "tanh", '
@@ -95,7 +95,11 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {h.name: h for h in (
     _h("l2", 0.0, [_non_negative(Real)], "float",
        "Factor of the l2 penalty on every kernel, added to the loss."),
     _h("max_norm", None, [_positive(Real), None], "float",
-       "After each step, rescale every neuron's incoming weights to norm <= r."),
+       "After each step, rescale the incoming weights of every hidden neuron to norm <= r "
+       "(the output layer only with ``max_norm_output``)."),
+    _h("max_norm_output", False, ["boolean"], "bool",
+       "Constrain the output layer's kernel by ``max_norm`` too (the chapter constrains the "
+       "hidden layers only)."),
     _h("clip_value", None, [_positive(Real), None], "float",
        "Clip every gradient element to ``[-clip_value, clip_value]``."),
     _h("clip_norm", None, [_positive(Real), None], "float",
@@ -146,7 +150,10 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {h.name: h for h in (
        "Seeds the initial weights, the split, shuffling and dropout through local generators; "
        "the global RNGs are never touched."),
     _h("warm_start", False, ["boolean"], "bool",
-       "Continue from the fitted network, optimizer and schedule on ``fit``."),
+       "Continue from the fitted network, optimizer and schedule on ``fit``. A changed "
+       "hyperparameter that shapes the network (layer sizes, activation, normalization, "
+       "dropout...) raises a ``ValueError``; after a changed optimizer or schedule "
+       "hyperparameter both start afresh with the new values (the weights continue)."),
     _h("verbose", 0, [Interval(Integral, 0, 2, closed="both"), "boolean"], "int",
        "0 silent, 1 progress bar, 2 one line per epoch."),
     _h("checkpoint_dir", None, [str, os.PathLike, None], "str or path",
@@ -298,6 +305,9 @@ _DOCS = {
     "decoder kernels use Glorot uniform.",
     "l1": "Factor of the l1 penalty on the kernels being trained, added to the loss.",
     "l2": "Factor of the l2 penalty on the kernels being trained, added to the loss.",
+    "max_norm": "After each step, rescale the incoming weights of every encoder neuron to "
+    "norm <= r (the decoders only with ``max_norm_output``).",
+    "max_norm_output": "Constrain the decoders' kernels by ``max_norm`` too.",
     "early_stopping": "Stop each stage when the validation reconstruction loss has not improved "
     "for ``patience`` epochs.",
     "validation_fraction": "Share of the rows held out for early stopping (the same rows in "

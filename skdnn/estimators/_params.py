@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from numbers import Integral
 from typing import Any
 
+import numpy as np
 import torch
 
 #: ``mixed_precision`` values and the autocast dtype each stands for.
@@ -29,6 +30,19 @@ ARCHITECTURE_FIELDS = (
     "activation", "activation_params", "kernel_initializer", "initializer_params",
     "normalization", "normalization_position", "batch_norm_momentum", "input_normalization",
     "dropout", "input_dropout", "dropout_type",
+)
+
+#: Hyperparameters that shape the network: a fit that continues the fitted one
+#: (``warm_start``, ``partial_fit``) refuses a change of any of them.
+NETWORK_HYPERPARAMETERS = (
+    "hidden_layer_sizes", "head_layer_sizes", *ARCHITECTURE_FIELDS, "n_reused_layers",
+    "n_frozen_layers",
+)
+#: Hyperparameters of the optimizer and the schedule: a continuing fit after a
+#: change of any of them builds both afresh, with the new values.
+OPTIMIZATION_HYPERPARAMETERS = (
+    "optimizer", "learning_rate", *OPTIMIZER_HYPERPARAMETERS, "optimizer_params", "lr_schedule",
+    "lr_schedule_params",
 )
 
 #: Marker in a class docstring replaced by the entries of its ``_hyperparameters``.
@@ -93,8 +107,37 @@ def store_parameters(estimator: Any, values: dict[str, Any]) -> None:
         setattr(estimator, h.name, values[h.name])
 
 
+def comparable(name: str, value: Any) -> Any:
+    """``value`` of hyperparameter ``name`` in a form equal for values that mean the same.
+
+    Layer sizes become tuples of ints (``[16, 8]``, ``(16, 8)`` and
+    ``np.array([16, 8])`` agree), ``*_params`` dicts plain dicts (None is ``{}``).
+    """
+    if name.endswith("_layer_sizes"):
+        try:
+            return check_layer_sizes(value, name)
+        except ValueError:
+            return value
+    if name.endswith("_params"):
+        return dict(value or {})
+    return value
+
+
 def check_layer_sizes(sizes: object, name: str = "hidden_layer_sizes") -> tuple[int, ...]:
-    """Return ``sizes`` as a tuple of positive ints or raise a ``ValueError``."""
+    """Return ``sizes`` (an int or a 1-D array-like of ints) as a tuple of positive ints.
+
+    Raises
+    ------
+    ValueError
+        If ``sizes`` is not an int >= 1 or a flat sequence (or 1-D array) of them.
+    """
+    if isinstance(sizes, np.ndarray):
+        if sizes.ndim != 1:
+            raise ValueError(
+                f"{name} must be a 1-D array-like of positive ints, got an array of shape "
+                f"{sizes.shape}."
+            )
+        sizes = sizes.tolist()
     if isinstance(sizes, Integral) and not isinstance(sizes, bool):
         sizes = (sizes,)
     if not isinstance(sizes, Sequence) or isinstance(sizes, str):

@@ -45,11 +45,14 @@ class SourceLayers:
         norm, input dropout; an empty ``nn.Sequential`` when there is none).
     hidden : list of torch.nn.Sequential
         The hidden blocks, bottom first, each with a ``linear`` child.
+    feature_names : ndarray of str or None
+        The column names the source estimator was fitted with, if any.
     """
 
     n_features: int
     input_block: nn.Module
     hidden: list[nn.Sequential]
+    feature_names: np.ndarray | None = None
 
 
 class SharedPretrainedMixin:
@@ -145,7 +148,7 @@ def source_layers(
     Returns
     -------
     SourceLayers
-        Copies owned by the caller.
+        Copies owned by the caller, in float32.
 
     Raises
     ------
@@ -153,8 +156,29 @@ def source_layers(
         If the source estimator is not fitted (a ``ValueError``).
     ValueError
         If ``pretrained`` is missing, of an unsupported kind, or malformed
-        (including a path that is not a valid skdnn model file).
+        (including a path that is not a valid skdnn model file), or has
+        non-finite weights.
     """
+    layers = _layers_of(pretrained, activation, activation_params)
+    layers.input_block.float()  # a float64 torch network trains in float32 like the rest
+    for block in layers.hidden:
+        block.float()
+    for where, block in [("input block", layers.input_block)] + [
+        (f"layer {index}", block) for index, block in enumerate(layers.hidden)
+    ]:
+        for name, tensor in block.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise ValueError(
+                    f"pretrained {where} has non-finite values (NaN or inf) in {name!r}: "
+                    "the source network is unusable (did its training diverge?)."
+                )
+    return layers
+
+
+def _layers_of(
+    pretrained: Any, activation: str, activation_params: Mapping[str, Any] | None
+) -> SourceLayers:
+    """:func:`source_layers` before the float32 cast and the finiteness check."""
     source = pretrained
     while isinstance(source, FrozenEstimator):
         source = source.estimator
@@ -186,7 +210,9 @@ def _from_estimator(source: BaseDNN) -> SourceLayers:
     if reusable is not None:
         n_features, network = reusable()
         return _from_network(network, n_features)
-    return _from_network(source.model_, source.n_features_in_)
+    layers = _from_network(source.model_, source.n_features_in_)
+    layers.feature_names = getattr(source, "feature_names_in_", None)
+    return layers
 
 
 def _from_network(network: nn.Module, n_features: int) -> SourceLayers:

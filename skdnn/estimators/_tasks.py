@@ -23,7 +23,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import validate_data
 
 from skdnn.components.losses import regression_loss
-from skdnn.estimators._data import as_dense_features, row_weights
+from skdnn.estimators._data import as_dense_features, naming_non_numeric_columns, row_weights
 from skdnn.training.objectives import CROSS_ENTROPY, Objective
 from skdnn.training.regression import TargetScale, regression_objective
 
@@ -80,9 +80,11 @@ class ClassificationTask:
 
     def validate(self, estimator: Any, X: Any, y: Any, *, reset: bool) -> tuple[Any, Any]:
         """Validate ``X`` and a 1-D binary or multiclass ``y``."""
-        X, y = validate_data(
-            estimator, X, y, reset=reset, dtype=np.float32, accept_sparse=("csr", "csc", "coo")
-        )
+        with naming_non_numeric_columns(X):
+            X, y = validate_data(
+                estimator, X, y, reset=reset, dtype=np.float32,
+                accept_sparse=("csr", "csc", "coo"),
+            )
         kind = type_of_target(y, input_name="y")
         check_classification_targets(y)
         if kind not in ("binary", "multiclass"):
@@ -114,8 +116,8 @@ class ClassificationTask:
         unknown = np.setdiff1d(np.unique(y), classes)
         if unknown.size:
             raise ValueError(
-                f"y contains labels not seen in the first fit: {unknown.tolist()}; "
-                f"known classes are {classes.tolist()}."
+                f"y contains labels not seen when the classes were set (classes_, on the "
+                f"first fit): {unknown.tolist()}; the classes are {classes.tolist()}."
             )
         return np.searchsorted(classes, y).astype(np.int64)
 
@@ -169,10 +171,11 @@ class RegressionTask:
 
     def validate(self, estimator: Any, X: Any, y: Any, *, reset: bool) -> tuple[Any, Any]:
         """Validate ``X`` and a finite numeric 1-D or 2-D ``y`` (non-negative for Poisson)."""
-        X, y = validate_data(
-            estimator, X, y, reset=reset, dtype=np.float32, accept_sparse=("csr", "csc", "coo"),
-            multi_output=True, y_numeric=True,
-        )
+        with naming_non_numeric_columns(X):
+            X, y = validate_data(
+                estimator, X, y, reset=reset, dtype=np.float32,
+                accept_sparse=("csr", "csc", "coo"), multi_output=True, y_numeric=True,
+            )
         owner = type(estimator).__name__
         if y.dtype.kind not in "biuf":
             example = np.ravel(y)[:1].tolist()

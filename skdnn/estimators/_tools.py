@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -115,6 +116,10 @@ class MonteCarloProbabilitiesMixin:
                 stacklevel=2,
             )
             n_passes = n_passes or n_samples
+        if n_passes is not None and not (
+            isinstance(n_passes, Integral) and not isinstance(n_passes, bool) and n_passes >= 1
+        ):
+            raise ValueError(f"n_passes must be an int >= 1 or None; got {n_passes!r}.")
         check_is_fitted(self)
         X = check_features(self, X, reset=False)
         n_passes = n_passes or self.mc_samples or 100

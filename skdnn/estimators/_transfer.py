@@ -16,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from skdnn._utils.random import torch_generator
@@ -48,6 +49,7 @@ class TransferLayersMixin(SharedPretrainedMixin):
         source = source_layers(
             self.pretrained, activation=self.activation, activation_params=self.activation_params
         )
+        self._check_feature_names(source.feature_names)
         n_reused = _count(
             "n_reused_layers",
             self.n_reused_layers,
@@ -78,6 +80,25 @@ class TransferLayersMixin(SharedPretrainedMixin):
         self.n_frozen_layers_ = n_frozen
         network = FrozenPrefixSequential(blocks).requires_grad_(True)
         return network.set_frozen(_boundary(n_frozen))
+
+    def _check_feature_names(self, source_names) -> None:
+        """The reused layers need the columns in the order the source was fitted on."""
+        if source_names is None:
+            return
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            warnings.warn(
+                "X has no feature names, but the pretrained estimator was fitted with "
+                "feature names: make sure the columns are in the same order.",
+                SkdnnWarning,
+                stacklevel=6,
+            )
+        elif not np.array_equal(names, source_names):
+            raise ValueError(
+                "The feature names of X differ from those the pretrained estimator was fitted "
+                "with (the reused layers read the columns by position): order X's columns "
+                "as the source's feature_names_in_."
+            )
 
     def _boundaries(self) -> tuple[int, int]:
         """Frozen blocks at the start of training and after unfreezing."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from typing import Any, ClassVar
 
@@ -18,7 +19,15 @@ from skdnn.estimators._data import check_features, split_validation
 from skdnn.estimators._param_table import AUTOENCODER_HYPERPARAMETERS
 from skdnn.estimators._params import Hyperparameter, check_layer_sizes, store_parameters
 from skdnn.estimators._sklearn_compat import _fit_context
-from skdnn.network import MLPSpec, build_mlp, hidden_block_name, hidden_blocks
+from skdnn.exceptions import TrainingInterrupted, TrainingInterruptedWarning
+from skdnn.network import (
+    OUTPUT_BLOCK,
+    MLPSpec,
+    build_mlp,
+    hidden_block_name,
+    hidden_blocks,
+    kernels,
+)
 from skdnn.training.data import Dataset
 from skdnn.training.freezing import run_blocks
 from skdnn.training.objectives import RECONSTRUCTION
@@ -104,6 +113,7 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         l1=0.0,
         l2=0.0,
         max_norm=None,
+        max_norm_output=False,
         clip_value=None,
         clip_norm=None,
         early_stopping=True,
@@ -156,6 +166,8 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         """
         try:
             return self._fit_stages(X)
+        except TrainingInterrupted:
+            raise  # Ctrl-C: the layers trained so far are kept (see _fit_stages)
         except BaseException:
             self._clear_fitted_state()
             raise
@@ -170,21 +182,38 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         decoders: list[tuple[str, nn.Module]] = []
         history: list[dict[str, Any]] = []
         inputs, held_out = data, validation
-        for index, size in enumerate(check_layer_sizes(self.hidden_layer_sizes)):
-            layer = build_mlp(self._layer_spec(inputs.X.shape[1], size), generator=generator)
-            result = self._train_stage(
-                layer.to(device), inputs, held_out, f"layer{index + 1}", self.max_epochs, seeds,
-                history,
-            )
-            encoder[hidden_block_name(index)] = layer.hidden1
-            decoders.insert(0, (f"decoder{index + 1}", layer.output))
-            # The trained layer is frozen from now on: compute its codes once.
-            inputs, held_out = _codes(layer, inputs), _codes(layer, held_out)
-        self.model_ = nn.Sequential(OrderedDict([*encoder.items(), *decoders]))
-        if self.fine_tune_epochs:
-            result = self._train_stage(
-                self.model_, data, validation, "fine_tune", self.fine_tune_epochs, seeds, history
-            )
+        sizes = check_layer_sizes(self.hidden_layer_sizes)
+        try:
+            for index, size in enumerate(sizes):
+                layer = build_mlp(self._layer_spec(inputs.X.shape[1], size), generator=generator)
+                encoder[hidden_block_name(index)] = layer.hidden1
+                decoders.insert(0, (f"decoder{index + 1}", layer.output))
+                result = self._train_stage(
+                    layer.to(device), inputs, held_out, f"layer{index + 1}", self.max_epochs,
+                    seeds, history,
+                )
+                # The trained layer is frozen from now on: compute its codes once.
+                inputs, held_out = _codes(layer, inputs), _codes(layer, held_out)
+            self.model_ = nn.Sequential(OrderedDict([*encoder.items(), *decoders]))
+            if self.fine_tune_epochs:
+                result = self._train_stage(
+                    self.model_, data, validation, "fine_tune", self.fine_tune_epochs, seeds,
+                    history,
+                )
+        except TrainingInterrupted as interrupted:
+            # Keep the layers trained so far (the interrupted one with its restored
+            # weights), usable as a shallower stack, and let the interrupt go on.
+            self.model_ = nn.Sequential(OrderedDict([*encoder.items(), *decoders]))
+            self._store_training(history, interrupted.result)
+            if len(encoder) - 1 < len(sizes):
+                warnings.warn(
+                    f"StackedAutoencoder kept the {len(encoder) - 1} of {len(sizes)} layers "
+                    "trained until the interruption: transform gives the codes of layer "
+                    f"{len(encoder) - 1}.",
+                    TrainingInterruptedWarning,
+                    stacklevel=3,
+                )
+            raise
         self._store_training(history, result)
         return self
 
@@ -200,6 +229,13 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         train_rows, val_rows = (torch.from_numpy(rows).to(X.device) for rows in split)
         X_train, X_val = X[train_rows], X[val_rows]
         return Dataset(X_train, X_train), Dataset(X_val, X_val)
+
+    def _max_norm_kernels(self, module: nn.Module) -> list[nn.Parameter]:
+        """The encoder layers' kernels (and the decoders' with ``max_norm_output``)."""
+        if self.max_norm_output:
+            return kernels(module)
+        decoders = tuple(name for name, _ in module.named_children() if name.startswith("decoder"))
+        return kernels(module, exclude=(OUTPUT_BLOCK, *decoders))
 
     def _layer_spec(self, n_inputs: int, size: int) -> MLPSpec:
         """A shallow autoencoder: ``hidden1`` encodes, ``output`` (linear) decodes."""
@@ -223,20 +259,27 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         seeds: Seeds,
         history: list[dict[str, Any]],
     ) -> TrainingResult:
-        """Train one stage, numbering its epochs after those of the stages before."""
-        result = self._train(
-            module,
-            data,
-            validation,
-            RECONSTRUCTION,
-            seeds=seeds,
-            epochs=epochs,
-            resume=False,
-            first_epoch=len(history) + 1,
-            early_stopping=self.early_stopping and validation is not None,
-            callbacks=[StageLabel(stage)],
-            history=history,
-        )
+        """Train one stage, numbering its epochs after those of the stages before.
+
+        Its epoch records join ``history``, also when the stage is interrupted.
+        """
+        try:
+            result = self._train(
+                module,
+                data,
+                validation,
+                RECONSTRUCTION,
+                seeds=seeds,
+                epochs=epochs,
+                resume=False,
+                first_epoch=len(history) + 1,
+                early_stopping=self.early_stopping and validation is not None,
+                callbacks=[StageLabel(stage)],
+                history=history,
+            )
+        except TrainingInterrupted as interrupted:
+            history.extend(interrupted.result.records)
+            raise
         history.extend(result.records)
         return result
 

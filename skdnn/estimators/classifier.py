@@ -89,6 +89,7 @@ class DNNClassifier(
         l1=0.0,
         l2=0.0,
         max_norm=None,
+        max_norm_output=False,
         clip_value=None,
         clip_norm=None,
         early_stopping=True,
@@ -176,6 +177,7 @@ class DNNClassifier(
         first_call = not self.__sklearn_is_fitted__()
         if first_call:
             self._validate_params()
+        _check_partial_fit_classes(self, classes, first_call)
         return self._fit(
             X,
             y,
@@ -250,3 +252,23 @@ class DNNClassifier(
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+def _check_partial_fit_classes(estimator: DNNClassifier, classes: Any, first_call: bool) -> None:
+    """``partial_fit``'s rules for ``classes`` and ``class_weight`` (as ``SGDClassifier``'s)."""
+    if estimator.class_weight == "balanced":
+        raise ValueError(
+            "class_weight='balanced' is not supported by partial_fit: each call sees only "
+            "part of the data, so it cannot balance the classes. Pass class_weight as a "
+            "dict, computed for instance by sklearn.utils.class_weight.compute_class_weight "
+            "on all labels."
+        )
+    if (
+        not first_call
+        and classes is not None
+        and not np.array_equal(np.unique(np.asarray(classes)), estimator.classes_)
+    ):
+        raise ValueError(
+            f"classes={np.asarray(classes).tolist()} is not the same as on the first call "
+            f"to partial_fit ({estimator.classes_.tolist()})."
+        )

@@ -26,6 +26,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_X_y
 from torch import nn
 
+from skdnn._utils.module_spec import register_container
 from skdnn._utils.random import torch_generator
 from skdnn.estimators._param_table import SIAMESE_HYPERPARAMETERS
 from skdnn.estimators._params import Hyperparameter, check_layer_sizes, store_parameters
@@ -108,6 +109,9 @@ class SiameseTrunk(nn.Module):
         return torch.cat(codes.chunk(2, dim=0), dim=1)
 
 
+register_container(SiameseTrunk)  # save() writes it like any block, load() rebuilds it
+
+
 class SiameseDNNClassifier(DNNClassifier):
     """Classifier of input pairs whose trunk, shared by both inputs, can be reused.
 
@@ -118,8 +122,7 @@ class SiameseDNNClassifier(DNNClassifier):
     usual target says whether the two inputs share a class (see
     :func:`make_pairs`); any pair label works. A ``TransferDNNClassifier``
     given this estimator as ``pretrained`` reuses the trunk on single inputs
-    of ``n_features_in_ / 2`` features. Saving with ``save`` is not supported
-    (pickle works).
+    of ``n_features_in_ / 2`` features, also after ``save`` and ``load``.
 
     Parameters
     ----------
@@ -182,6 +185,7 @@ class SiameseDNNClassifier(DNNClassifier):
         l1=0.0,
         l2=0.0,
         max_norm=None,
+        max_norm_output=False,
         clip_value=None,
         clip_norm=None,
         early_stopping=True,

@@ -25,7 +25,7 @@ from skdnn._version import __version__
 from skdnn.exceptions import SkdnnWarning
 from skdnn.network import MLPSpec
 
-_TRAINING_STATE = ("_optimizer_state", "_schedule_state", "_rng_state")
+_TRAINING_STATE = ("_optimizer_state", "_schedule_state", "_rng_state", "_fit_settings")
 _DATACLASSES = {"MLPSpec": MLPSpec}
 
 

@@ -107,6 +107,7 @@ class DNNRegressor(RegressorMixin, ModelToolsMixin, MLPNetworkMixin, BaseDNN):
         l1=0.0,
         l2=0.0,
         max_norm=None,
+        max_norm_output=False,
         clip_value=None,
         clip_norm=None,
         early_stopping=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ class CheckpointWriter(CallbackBase):
     Parameters
     ----------
     directory : str or path-like
-        Folder of the checkpoints; created if missing.
+        Folder of the checkpoints; created if missing, and checked at once.
     every : int
         Epochs between checkpoints.
     write : callable
@@ -39,7 +40,7 @@ class CheckpointWriter(CallbackBase):
         every: int,
         write: Callable[[Path, TrainingResult], None],
     ) -> None:
-        self.directory = Path(directory)
+        self.directory = _writable_directory(directory)
         self.every = every
         self.write = write
 
@@ -55,3 +56,26 @@ class CheckpointWriter(CallbackBase):
     def _write(self, name: str, result: TrainingResult) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.write(self.directory / name, result)
+
+
+def _writable_directory(directory: str | os.PathLike) -> Path:
+    """``directory`` created if missing; a ``ValueError`` unless files can be written there.
+
+    Checked before training, so that a bad ``checkpoint_dir`` does not throw
+    away the epochs run until the first checkpoint.
+    """
+    if not str(directory):
+        raise ValueError("checkpoint_dir must name a directory; got ''.")
+    path = Path(directory)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"checkpoint_dir {str(directory)!r} is a file, not a directory.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ValueError(
+            f"checkpoint_dir {str(directory)!r} cannot hold checkpoints: {reason}."
+        ) from error
+    return path

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from skdnn.training.data import Dataset
+from skdnn.training.loop import epoch_batch_sizes
 
 
 def exponential_rates(min_lr: float, max_lr: float, n_steps: int) -> np.ndarray:
@@ -37,6 +38,7 @@ def sweep_learning_rates(
     ``divergence`` times the best seen.
     """
     module.train()
+    epoch_batch_sizes(module, len(data), batch_size)  # refuses one-row batches under batch norm
     losses: list[float] = []
     average, best = 0.0, math.inf
     order = torch.empty(0, dtype=torch.long)

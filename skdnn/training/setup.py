@@ -126,6 +126,8 @@ class TrainingRun:
     setup: TrainingSetup
     first_epoch: int = 1
     records: list[dict[str, Any]] = field(default_factory=list)
+    #: Mean objective of the run's first batch, before any step (the untrained loss).
+    initial_loss: float | None = None
     dropout_state: Callable[[], torch.Tensor | None] = lambda: None
     stop_reason: StopReason | None = None
     restored_epoch: int | None = None

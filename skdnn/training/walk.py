@@ -67,6 +67,19 @@ def _collect(
     return True
 
 
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+def trains_batch_norm(module: nn.Module) -> bool:
+    """Whether a batch-norm layer of ``module`` is in training mode (normalizes over the batch).
+
+    Such a layer cannot take a batch of one row (one value per feature has no
+    spread), so the training loop never gives it one. Frozen layers, kept in
+    eval mode, do not count.
+    """
+    return any(isinstance(m, _BATCH_NORMS) and m.training for m in module.modules())
+
+
 def has_hooks(module: nn.Module) -> bool:
     """Whether ``module`` or one of its own parameters has a hook registered."""
     return bool(

@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose
 
 from skdnn import DNNClassifier
 from skdnn.estimators._data import to_dataset
-from skdnn.training.data import StreamedRows
+from skdnn.training.data import IndexedRows, StreamedRows
 
 CPU = torch.device("cpu")
 
@@ -27,9 +27,11 @@ def test_arrays_become_tensors(mapped):
     y, weight = np.arange(60) % 3, np.linspace(0.5, 1.5, 60).astype(np.float32)
     data = to_dataset(X, y, weight, CPU)
     assert isinstance(data.X, torch.Tensor) and torch.equal(data.X, torch.from_numpy(X))
+    assert data.X.data_ptr() == X.ctypes.data  # shares the caller's memory
     rows = np.array([5, 1, 7])
     subset = to_dataset(X, y, weight, CPU, rows=rows)
-    assert torch.equal(subset.X, torch.from_numpy(X[rows]))
+    assert isinstance(subset.X, IndexedRows) and subset.X.tensor.data_ptr() == X.ctypes.data
+    assert torch.equal(subset.X[:], torch.from_numpy(X[rows]))
     assert torch.equal(subset.y, torch.from_numpy(y[rows]))
     assert torch.equal(subset.weight, torch.from_numpy(weight[rows]))
 

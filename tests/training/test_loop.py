@@ -57,17 +57,26 @@ def test_epoch_loss_is_the_mean_over_rows(activation, weighted, shuffle):
     # losses (weighted by their rows, the last batch being short) is the loss
     # over all rows at once.
     module, data = _network(activation).train(), _data(weighted=weighted)
-    loss = _train_one_epoch(module, data, _setup(module, lr=0.0, shuffle=shuffle))
+    loss, _ = _train_one_epoch(module, data, _setup(module, lr=0.0, shuffle=shuffle))
     with torch.no_grad():
         per_row = F.cross_entropy(module(data.X), data.y, reduction="none")
     expected = per_row.mean() if data.weight is None else (per_row * data.weight).mean()
     torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_first_batch_loss_is_measured_before_its_step():
+    module, data = _network().train(), _data(weighted=False)
+    setup = _setup(module, shuffle=False)
+    with torch.no_grad():
+        expected = F.cross_entropy(module(data.X[: setup.batch_size]), data.y[: setup.batch_size])
+    _, first = _train_one_epoch(module, data, setup)
+    torch.testing.assert_close(first, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_epoch_loss_of_empty_data_is_nan():
     module = _network().train()
     empty = Dataset(X=torch.empty(0, 5), y=torch.empty(0, dtype=torch.long))
-    assert torch.isnan(_train_one_epoch(module, empty, _setup(module)))
+    assert all(torch.isnan(loss) for loss in _train_one_epoch(module, empty, _setup(module)))
 
 
 def test_shuffled_batches_cover_every_row_once_from_one_buffer():
