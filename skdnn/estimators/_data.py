@@ -181,6 +181,8 @@ def shared_tensor(array: np.ndarray) -> torch.Tensor:
     skdnn never writes to its inputs, so torch's warning about non-writable
     arrays does not apply and is silenced.
     """
+    if array.flags.writeable:  # the common case, without the cost of catch_warnings
+        return torch.from_numpy(array)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(array)

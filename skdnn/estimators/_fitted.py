@@ -15,6 +15,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from skdnn.estimators._data import shared_tensor
 from skdnn.estimators.persistence import load_estimator, save_estimator
 from skdnn.training.inference import InferenceNetwork
 
@@ -93,7 +94,7 @@ class FittedNetworkMixin:
         network = self.__dict__.get("_inference_cache")
         if network is None or not network.is_current(module):
             network = self._inference_cache = InferenceNetwork(module)
-        inputs = torch.from_numpy(X)
+        inputs = shared_tensor(X)
         device = network.device
         if len(inputs) <= batch_size:
             return network(inputs.to(device)).cpu()

@@ -6,12 +6,11 @@ import warnings
 from numbers import Integral
 
 import numpy as np
-import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from skdnn.components.regularizers import zero_small_weights
-from skdnn.estimators._data import check_features
+from skdnn.estimators._data import check_features, shared_tensor
 from skdnn.estimators._lr_finder import LRFinderResult, find_learning_rate
 from skdnn.exceptions import SkdnnWarning
 from skdnn.training.mc_dropout import dropout_layers, mc_dropout_probabilities
@@ -133,6 +132,6 @@ class MonteCarloProbabilitiesMixin:
         device = next(self.model_.parameters()).device
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         mean, std = mc_dropout_probabilities(
-            self.model_, torch.from_numpy(X).to(device), n_passes, seed
+            self.model_, shared_tensor(X).to(device), n_passes, seed
         )
         return mean.numpy(), std.numpy()

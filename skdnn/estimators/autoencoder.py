@@ -15,7 +15,7 @@ from torch import nn
 from skdnn._utils.device import resolve_device
 from skdnn._utils.random import Seeds, torch_generator
 from skdnn.estimators._base import BaseDNN
-from skdnn.estimators._data import check_features, split_validation
+from skdnn.estimators._data import check_features, shared_tensor, split_validation
 from skdnn.estimators._param_table import AUTOENCODER_HYPERPARAMETERS
 from skdnn.estimators._params import Hyperparameter, check_layer_sizes, store_parameters
 from skdnn.estimators._sklearn_compat import _fit_context
@@ -176,7 +176,7 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         X = check_features(self, X, reset=True)
         seeds = self._draw_seeds()
         device = resolve_device(self.device)
-        data, validation = self._datasets(torch.from_numpy(X).to(device), seeds.split)
+        data, validation = self._datasets(shared_tensor(X).to(device), seeds.split)
         generator = torch_generator(seeds.init)
         encoder: OrderedDict[str, nn.Module] = OrderedDict(input=nn.Sequential())
         decoders: list[tuple[str, nn.Module]] = []
@@ -325,7 +325,7 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
 
     def _run(self, X: np.ndarray, *, start: int = 0, stop: int | None = None) -> np.ndarray:
         device = next(self.model_.parameters()).device
-        inputs = torch.from_numpy(X).to(device)
+        inputs = shared_tensor(X).to(device)
         return run_blocks(self.model_, inputs, start=start, stop=stop).cpu().numpy()
 
     def _n_encoder_blocks(self) -> int:

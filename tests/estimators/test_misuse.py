@@ -131,3 +131,20 @@ def test_non_numeric_dataframe_columns_are_named(data):
     frame["colour"] = "red"
     with pytest.raises(ValueError, match="colour"):
         small().fit(frame, y)
+
+
+def test_read_only_inputs_do_not_leak_torch_warnings(data):
+    from skdnn import StackedAutoencoder
+
+    X, y = data
+    X = X.copy()
+    X.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clf = small(dropout=0.2).fit(X, y)
+        clf.predict(X)
+        clf.predict_proba_mc(X, 2)
+        autoencoder = StackedAutoencoder((8,), max_epochs=1, device="cpu").fit(X)
+        codes = autoencoder.transform(X)
+        codes.flags.writeable = False
+        autoencoder.inverse_transform(codes)
