@@ -44,6 +44,9 @@ class _Schedule:
         """Learning rate of step ``t`` for initial rate ``eta0``."""
         raise NotImplementedError
 
+    def check_initial_rate(self, eta0: float) -> None:
+        """Raise a ``ValueError`` if the parameters do not fit ``eta0`` (none by default)."""
+
     def momentum(self, t: int) -> float | None:
         """Momentum for step ``t``, or None to leave the optimizer's untouched."""
         return None
@@ -198,6 +201,15 @@ class _OneCycle(_Schedule):
             return 1, (t - self._peak) / self._peak
         return 2, (t - 2 * self._peak) / (self._last - 2 * self._peak)
 
+    def check_initial_rate(self, eta0: float) -> None:
+        """The cycle rises from ``eta0`` to ``max_lr`` and ends below ``eta0``."""
+        if self.max_lr is not None:
+            _check(self.max_lr > eta0, "1cycle", "max_lr", self.max_lr,
+                   f"above the initial learning rate {eta0!r} (the cycle rises to it)")
+        if self.min_lr is not None:
+            _check(self.min_lr < eta0, "1cycle", "min_lr", self.min_lr,
+                   f"below the initial learning rate {eta0!r} (the cycle ends there)")
+
     def rate(self, t: int, eta0: float) -> float:
         high = 10 * eta0 if self.max_lr is None else self.max_lr
         low = eta0 / 1000 if self.min_lr is None else self.min_lr
@@ -220,6 +232,11 @@ class _Cosine(_Schedule):
 
     def __post_init__(self) -> None:
         _check(self.min_lr >= 0, "cosine", "min_lr", self.min_lr, ">= 0")
+
+    def check_initial_rate(self, eta0: float) -> None:
+        """The rate decays from ``eta0`` down to ``min_lr``."""
+        _check(self.min_lr < eta0, "cosine", "min_lr", self.min_lr,
+               f"below the initial learning rate {eta0!r} (the rate decays to it)")
 
     def rate(self, t: int, eta0: float) -> float:
         last = max(self.total_steps - 1, 1)
@@ -291,6 +308,8 @@ class LRScheduleAdapter:
                 **params, steps_per_epoch=steps_per_epoch, total_steps=total_steps
             )
         self.rebind(optimizer)
+        if self._schedule is not None:  # at the start only: unfreezing may lower the rates
+            self._schedule.check_initial_rate(self._eta0)
 
     def rebind(self, optimizer: torch.optim.Optimizer) -> None:
         """Drive ``optimizer`` from now on, keeping the step count and schedule state.

@@ -150,6 +150,20 @@ def test_only_the_performance_schedule_needs_a_validation_loss(name):
     assert adapter(name, params).needs_validation_loss == (name == "performance")
 
 
+@pytest.mark.parametrize(
+    "name, params, match",
+    [
+        ("1cycle", {"max_lr": 1e-3}, "max_lr .*above the initial learning rate"),
+        ("1cycle", {"min_lr": 0.5}, "min_lr .*below the initial learning rate"),
+        ("cosine", {"min_lr": 0.5}, "min_lr .*below the initial learning rate"),
+    ],
+)
+def test_schedules_running_the_wrong_way_are_refused(name, params, match):
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.01)
+    with pytest.raises(ValueError, match=match):
+        adapter(name, params, optimizer=optimizer)
+
+
 def test_performance_reduces_after_patience_epochs_without_improvement():
     schedule = adapter("performance", {"patience": 2, "factor": 0.5, "min_lr": 0.02})
     observed = []
