@@ -139,6 +139,10 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {h.name: h for h in (
     _h("shuffle", True, ["boolean"], "bool", "Shuffle the rows every epoch."),
     _h("class_weight", None, [ChoiceOptions({"balanced"}), dict, None],
        'dict, "balanced" or None', "Per-class loss weights."),
+    _h("label_smoothing", 0.0, [_UNIT_LEFT], "float",
+       "Train on targets mixed with the uniform distribution: ``1 - label_smoothing`` on "
+       "the true class plus ``label_smoothing / n_classes`` on every class (the validation "
+       "loss is the smoothed one too; accuracy is unchanged). 0 trains on one-hot targets."),
     _h("device", "auto", [str, torch.device], "str",
        '"auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:N" or "mps".'),
     _h("mixed_precision", None, [ChoiceOptions(set(MIXED_PRECISION)), None],
@@ -293,7 +297,8 @@ TRANSFER_HYPERPARAMETERS = select(
 
 _NOT_USED = {
     "normalization", "normalization_position", "batch_norm_momentum", "input_normalization",
-    "dropout", "input_dropout", "dropout_type", "mc_samples", "class_weight", "warm_start",
+    "dropout", "input_dropout", "dropout_type", "mc_samples", "class_weight",
+    "label_smoothing", "warm_start",
     "checkpoint_dir", "checkpoint_every",
 }
 _DOCS = {
@@ -386,7 +391,7 @@ _REGRESSOR_DOCS = {
 #: The hyperparameters of ``DNNRegressor``, in its ``__init__`` order.
 REGRESSOR_NAMES = (
     "hidden_layer_sizes", *(h.name for h in _REGRESSOR_OWN),
-    *(name for name in CLASSIFIER_NAMES[1:] if name != "class_weight"),
+    *(name for name in CLASSIFIER_NAMES[1:] if name not in ("class_weight", "label_smoothing")),
 )
 REGRESSOR_HYPERPARAMETERS = select(
     REGRESSOR_NAMES, *_REGRESSOR_OWN,

@@ -24,7 +24,7 @@ from sklearn.utils.validation import validate_data
 
 from skdnn.components.losses import regression_loss
 from skdnn.estimators._data import as_dense_features, naming_non_numeric_columns, row_weights
-from skdnn.training.objectives import CROSS_ENTROPY, Objective
+from skdnn.training.objectives import Objective, cross_entropy_objective
 from skdnn.training.regression import TargetScale, regression_objective
 
 
@@ -70,13 +70,15 @@ class ClassificationTask:
     classes : array-like or None, default=None
         All classes, when known before the data (``partial_fit(classes=...)``);
         otherwise the labels of the first fit's ``y``.
+    label_smoothing : float, default=0.0
+        Label smoothing of the cross-entropy objective.
     """
 
-    objective = CROSS_ENTROPY
     stratify = True
 
-    def __init__(self, classes: Any = None) -> None:
+    def __init__(self, classes: Any = None, label_smoothing: float = 0.0) -> None:
         self.classes = classes
+        self.objective = cross_entropy_objective(label_smoothing)
 
     def validate(self, estimator: Any, X: Any, y: Any, *, reset: bool) -> tuple[Any, Any]:
         """Validate ``X`` and a 1-D binary or multiclass ``y``."""

@@ -112,6 +112,7 @@ class DNNClassifier(
         max_epochs=100,
         shuffle=True,
         class_weight=None,
+        label_smoothing=0.0,
         device="auto",
         mixed_precision=None,
         random_state=None,
@@ -185,11 +186,11 @@ class DNNClassifier(
             continues=not first_call,
             epochs=1,
             hold_out=False,
-            task=ClassificationTask(classes),
+            task=ClassificationTask(classes, self.label_smoothing),
         )
 
     def _task(self) -> ClassificationTask:
-        return ClassificationTask()
+        return ClassificationTask(label_smoothing=self.label_smoothing)
 
     # ------------------------------------------------------------------ prediction
     def predict_proba(self, X) -> np.ndarray:

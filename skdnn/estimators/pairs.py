@@ -208,6 +208,7 @@ class SiameseDNNClassifier(DNNClassifier):
         max_epochs=100,
         shuffle=True,
         class_weight=None,
+        label_smoothing=0.0,
         device="auto",
         mixed_precision=None,
         random_state=None,

@@ -136,6 +136,7 @@ class TransferDNNClassifier(TransferLayersMixin, DNNClassifier):
         max_epochs=100,
         shuffle=True,
         class_weight=None,
+        label_smoothing=0.0,
         device="auto",
         mixed_precision=None,
         random_state=None,

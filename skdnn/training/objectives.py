@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +46,9 @@ class Objective:
         The same kind of callable, applied at the end of each epoch to the
         outputs the training steps computed (no extra forward pass); each
         figure is recorded under its own name (``"accuracy"``).
+    fused_gradient_params : dict, default={}
+        Keyword arguments of the fused gradient's constructor (the label
+        smoothing of cross-entropy); they must describe the same loss as ``loss``.
     """
 
     name: str
@@ -51,6 +56,7 @@ class Objective:
     fused_gradient: str | None = None
     metrics: Metrics | None = field(default=None, compare=False)
     train_metrics: Metrics | None = field(default=None, compare=False)
+    fused_gradient_params: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def batch_loss(
         self, outputs: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None
@@ -84,3 +90,29 @@ def accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
 CROSS_ENTROPY = Objective("cross_entropy", F.cross_entropy, "cross_entropy", accuracy, accuracy)
 #: Reconstruction of the inputs (autoencoders): mean squared error, autograd step.
 RECONSTRUCTION = Objective("reconstruction", F.mse_loss)
+
+
+def cross_entropy_objective(label_smoothing: float = 0.0) -> Objective:
+    """Softmax cross-entropy on logits, with optional label smoothing.
+
+    Parameters
+    ----------
+    label_smoothing : float, default=0.0
+        Weight moved from the one-hot target to the uniform distribution over
+        the classes (``torch.nn.functional.cross_entropy``'s ``label_smoothing``).
+
+    Returns
+    -------
+    Objective
+        :data:`CROSS_ENTROPY` itself when ``label_smoothing`` is 0.
+    """
+    if label_smoothing == 0.0:
+        return CROSS_ENTROPY
+    return Objective(
+        "cross_entropy",
+        partial(F.cross_entropy, label_smoothing=label_smoothing),
+        "cross_entropy",
+        accuracy,
+        accuracy,
+        fused_gradient_params={"label_smoothing": label_smoothing},
+    )

@@ -142,11 +142,14 @@ class AutogradStep:
 class CrossEntropyGradient:
     """Softmax cross-entropy of logits and its gradient with respect to them, in one pass.
 
-    ``g = (softmax(h) - onehot(y)) * weight / n``; the row losses are
-    ``-log_softmax(h)[y] * weight``.
+    ``g = (softmax(h) - t) * weight / n`` with the target distribution
+    ``t = (1 - s) * onehot(y) + s / K`` (label smoothing ``s``, ``K`` classes);
+    the row losses are ``-(t * log_softmax(h)).sum(1) * weight``, torch's
+    ``cross_entropy(..., label_smoothing=s)``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        self.label_smoothing = label_smoothing
         self._minus_one: dict[tuple[int, torch.device, torch.dtype], torch.Tensor] = {}
 
     def __call__(
@@ -157,11 +160,20 @@ class CrossEntropyGradient:
         key = (n_rows, logits.device, logits.dtype)
         minus_one = self._minus_one.get(key)
         if minus_one is None:
-            minus_one = self._minus_one[key] = logits.new_full((n_rows, 1), -1.0)
+            minus_one = self._minus_one[key] = logits.new_full(
+                (n_rows, 1), self.label_smoothing - 1.0
+            )
         log_p = torch.log_softmax(logits, dim=1)
         target = y.unsqueeze(1)
-        losses = log_p.gather(1, target).neg_()
-        g = log_p.exp_().scatter_add_(1, target, minus_one)
+        smoothing = self.label_smoothing
+        if smoothing:
+            losses = log_p.gather(1, target).mul_(smoothing - 1.0)
+            losses.sub_(log_p.mean(dim=1, keepdim=True).mul_(smoothing))
+            g = log_p.exp_().sub_(smoothing / logits.shape[1])
+        else:
+            losses = log_p.gather(1, target).neg_()
+            g = log_p.exp_()
+        g.scatter_add_(1, target, minus_one)
         if weight is None:
             g.mul_(1.0 / n_rows)
         else:
@@ -262,7 +274,10 @@ class MLPStep:
             backward = None if component is None else component.fast_backward
             relu = component is not None and component.name == "relu"
             self.layers.append((linear.weight, linear.bias, activation, forward, backward, relu))
-        self.loss_gradient = FUSED_LOSS_GRADIENTS[setup.objective.fused_gradient]()
+        objective = setup.objective
+        self.loss_gradient = FUSED_LOSS_GRADIENTS[objective.fused_gradient](
+            **objective.fused_gradient_params
+        )
         self.fast_kernels = kernels_for(layers[0][0].weight)
         self.update = update
         self.regularization = regularization = setup.regularization
