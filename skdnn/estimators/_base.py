@@ -322,7 +322,8 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
                 max_norm_kernels=self._max_norm_kernels(module),
             ),
             stopper=EarlyStopping(
-                enabled=early_stopping, patience=self.patience, min_delta=self.min_delta
+                enabled=early_stopping, patience=self.patience, min_delta=self.min_delta,
+                monitor=getattr(self, "monitor", "val_loss"),
             ),
             max_epochs=epochs,
             batch_size=self.batch_size,

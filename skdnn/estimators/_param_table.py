@@ -110,6 +110,12 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {h.name: h for h in (
        "Share of the training data held out (stratified) for early stopping when ``fit`` gets "
        "no ``validation_data``."),
     _h("patience", 10, [_AT_LEAST_ONE], "int", "Epochs without improvement before stopping."),
+    _h("monitor", "val_loss", [str], "str",
+       'Validation figure that picks the best epoch (early stopping, restored weights): '
+       '"val_loss", "val_accuracy" or any other recorded ``val_`` figure; accuracy and r2 '
+       "improve upwards, losses downwards. Without a validation split its training "
+       "counterpart (``loss``, ``accuracy``) is used. A figure the fit does not record "
+       "raises a ``ValueError``."),
     _h("min_delta", 1e-4, [_non_negative(Real)], "float",
        "Smallest decrease of the validation loss that counts as an improvement."),
     _h("restore_best_weights", True, ["boolean"], "bool",
@@ -298,7 +304,7 @@ TRANSFER_HYPERPARAMETERS = select(
 _NOT_USED = {
     "normalization", "normalization_position", "batch_norm_momentum", "input_normalization",
     "dropout", "input_dropout", "dropout_type", "mc_samples", "class_weight",
-    "label_smoothing", "warm_start",
+    "label_smoothing", "monitor", "warm_start",
     "checkpoint_dir", "checkpoint_every",
 }
 _DOCS = {
@@ -388,10 +394,11 @@ _REGRESSOR_DOCS = {
     "validation_fraction": "Share of the training data held out (at random) for early "
     "stopping when ``fit`` gets no ``validation_data``.",
 }
+_CLASSIFIER_ONLY = ("class_weight", "label_smoothing", "monitor")
 #: The hyperparameters of ``DNNRegressor``, in its ``__init__`` order.
 REGRESSOR_NAMES = (
     "hidden_layer_sizes", *(h.name for h in _REGRESSOR_OWN),
-    *(name for name in CLASSIFIER_NAMES[1:] if name not in ("class_weight", "label_smoothing")),
+    *(name for name in CLASSIFIER_NAMES[1:] if name not in _CLASSIFIER_ONLY),
 )
 REGRESSOR_HYPERPARAMETERS = select(
     REGRESSOR_NAMES, *_REGRESSOR_OWN,

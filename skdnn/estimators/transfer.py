@@ -119,6 +119,7 @@ class TransferDNNClassifier(TransferLayersMixin, DNNClassifier):
         early_stopping=True,
         validation_fraction=0.1,
         patience=10,
+        monitor="val_loss",
         min_delta=1e-4,
         restore_best_weights=True,
         augment=None,

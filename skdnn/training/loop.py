@@ -131,7 +131,8 @@ def _run_epochs(run: TrainingRun, callbacks: Sequence[Callback]) -> None:
             run.restored_epoch = setup.stopper.best_epoch
             return
         run.records.append(record)
-        stop = setup.stopper.update(epoch, monitored, module)
+        validated = run.validation is not None
+        stop = setup.stopper.update(epoch, setup.stopper.value_of(record, validated), module)
         setup.schedule.epoch_end(record.get("val_loss"))
         if stop:
             run.stop_reason = StopReason("early_stopping", epoch)

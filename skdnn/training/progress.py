@@ -188,7 +188,7 @@ def stop_message(run: TrainingRun) -> list[str]:
     if reason is None and (restored is None or restored == last):
         return []
     stopper = run.setup.stopper
-    monitor = "loss" if run.validation is None else "val_loss"
+    monitor = stopper.monitored_name(run.validation is not None)
     lines = []
     if reason is not None:
         lines.append(_STOPPED[reason.kind].format(
