@@ -43,6 +43,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module("skdnn.estimators"), name)
         globals()[name] = value  # later look-ups skip this function
         return value
+    if name == "configs":  # the parameter sets; importing it costs nothing
+        return importlib.import_module("skdnn.configs")
     raise AttributeError(f"module 'skdnn' has no attribute {name!r}")
 
 

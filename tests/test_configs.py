@@ -1,0 +1,29 @@
+"""``skdnn.configs``: the chapter's parameter sets are valid DNNClassifier arguments."""
+
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import skdnn
+from skdnn import DNNClassifier, configs
+from skdnn.configs import DEFAULT, SELF_NORMALIZING
+
+
+@pytest.mark.parametrize("config", [DEFAULT, SELF_NORMALIZING], ids=["default", "snn"])
+def test_a_config_fits_and_sets_what_it_says(config):
+    X, y = make_classification(n_samples=120, n_features=6, random_state=0)
+    model = DNNClassifier(hidden_layer_sizes=(16, 16), **{**config, "max_epochs": 3})
+    make_pipeline(StandardScaler(), model).fit(X, y)
+    params = model.get_params()
+    assert all(params[key] == value for key, value in config.items() if key != "max_epochs")
+    assert model.n_epochs_ >= 1
+
+
+def test_configs_are_read_only_and_follow_the_tables():
+    with pytest.raises(TypeError):
+        DEFAULT["activation"] = "relu"
+    assert (DEFAULT["activation"], DEFAULT["kernel_initializer"]) == ("elu", "he_normal")
+    assert (SELF_NORMALIZING["activation"], SELF_NORMALIZING["dropout_type"]) == ("selu", "alpha")
+    assert DEFAULT["lr_schedule"] == SELF_NORMALIZING["lr_schedule"] == "1cycle"
+    assert skdnn.configs is configs
