@@ -17,7 +17,6 @@ To compare a new system, add a factory ``seed -> estimator`` to ``SYSTEMS``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.base import BaseEstimator
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor
@@ -35,14 +33,12 @@ from sklearn.linear_model import Ridge
 from sklearn.metrics import mean_squared_error, r2_score
 from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import StandardScaler
-from tabular_data import datasets
 from tabular_runner import (
     Factory,
+    command_line,
     markdown_table,
     one_hot_pipeline,
     ratio_table,
-    resummarize,
-    run_benchmark,
 )
 
 from skdnn import DNNRegressor
@@ -78,42 +74,11 @@ def score(model: BaseEstimator, X: pd.DataFrame, y: pd.Series) -> dict[str, floa
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 small data sets, 1 seed")
-    parser.add_argument("--split", choices=("development", "evaluation"))
-    parser.add_argument("--datasets", nargs="+", help="only these data sets")
-    parser.add_argument("--systems", nargs="+", choices=list(SYSTEMS), help="only these systems")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--max-rows", type=int, help="subsample larger data sets to this size")
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
-    parser.add_argument("--out", type=Path, help="write the results as JSON here")
-    parser.add_argument("--resummarize", type=Path, metavar="JSON",
-                        help="recompute and print the summary of a saved result; no fitting")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    chosen = datasets("regression", args.split)
-    names = QUICK_DATASETS if args.quick else args.datasets
-    if names:
-        unknown = sorted(set(names) - set(chosen))
-        if unknown:
-            parser.error(f"unknown data sets {unknown}; choose from {sorted(chosen)}")
-        chosen = {name: chosen[name] for name in names}
-    systems = {name: SYSTEMS[name] for name in (args.systems or SYSTEMS)}
-    if REFERENCE not in systems:
-        systems = {REFERENCE: SYSTEMS[REFERENCE], **systems}
-    if args.resummarize:
-        result = resummarize(args.resummarize, METRICS)
-        print_tables(result)
-        return result
-    result = run_benchmark(
-        chosen, systems, seeds=range(1 if args.quick else args.seeds), score=score,
-        metrics=METRICS, reference=REFERENCE, error="rmse", max_rows=args.max_rows,
-        out=args.out,
+    return command_line(
+        argv, description=__doc__.splitlines()[0], task="regression", systems=SYSTEMS,
+        reference=REFERENCE, quick_datasets=QUICK_DATASETS, score=score, metrics=METRICS,
+        error="rmse", print_tables=print_tables,
     )
-    print_tables(result)
-    return result
 
 
 def print_tables(result: dict[str, Any]) -> None:

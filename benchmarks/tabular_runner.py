@@ -9,6 +9,7 @@ systems see the same split. Fit time is the wall time of ``fit``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import platform
@@ -27,7 +28,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from tabular_data import TabularDataset, describe
+from tabular_data import TabularDataset, datasets, describe
 
 Factory = Callable[[int], BaseEstimator]
 Scorer = Callable[[BaseEstimator, pd.DataFrame, pd.Series], dict[str, float]]
@@ -283,3 +284,58 @@ def ratio_table(result: Mapping[str, Any], metrics: Sequence[str]) -> str:
         ]
         lines.append(f"| {system} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def command_line(
+    argv: Sequence[str] | None,
+    *,
+    description: str,
+    task: str,
+    systems: Mapping[str, Callable[[], BaseEstimator]],
+    reference: str,
+    quick_datasets: Sequence[str],
+    score: Callable[[BaseEstimator, pd.DataFrame, pd.Series], dict[str, float]],
+    metrics: Sequence[str],
+    error: str,
+    print_tables: Callable[[dict[str, Any]], None],
+) -> dict[str, Any]:
+    """Parse the benchmark options, run (or resummarize) and print the tables.
+
+    The classification and regression benchmarks differ only in the keyword
+    arguments: their task, systems, reference system, score and metrics.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="2 small data sets, 1 seed")
+    parser.add_argument("--split", choices=("development", "evaluation"))
+    parser.add_argument("--datasets", nargs="+", help="only these data sets")
+    parser.add_argument("--systems", nargs="+", choices=list(systems), help="only these systems")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--max-rows", type=int, help="subsample larger data sets to this size")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--resummarize", type=Path, metavar="JSON",
+                        help="recompute and print the summary of a saved result; no fitting")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    chosen = datasets(task, args.split)
+    names = quick_datasets if args.quick else args.datasets
+    if names:
+        unknown = sorted(set(names) - set(chosen))
+        if unknown:
+            parser.error(f"unknown data sets {unknown}; choose from {sorted(chosen)}")
+        chosen = {name: chosen[name] for name in names}
+    run_systems = {name: systems[name] for name in (args.systems or systems)}
+    if reference not in run_systems:
+        run_systems = {reference: systems[reference], **run_systems}
+    if args.resummarize:
+        result = resummarize(args.resummarize, metrics)
+    else:
+        result = run_benchmark(
+            chosen, run_systems, seeds=range(1 if args.quick else args.seeds), score=score,
+            metrics=metrics, reference=reference, error=error, max_rows=args.max_rows,
+            out=args.out,
+        )
+    print_tables(result)
+    return result
