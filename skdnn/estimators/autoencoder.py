@@ -16,7 +16,7 @@ from skdnn._utils.device import resolve_device
 from skdnn._utils.random import Seeds, torch_generator
 from skdnn.estimators._base import BaseDNN
 from skdnn.estimators._data import check_features, shared_tensor, split_validation
-from skdnn.estimators._param_table import AUTOENCODER_HYPERPARAMETERS
+from skdnn.estimators._param_lists import AUTOENCODER_HYPERPARAMETERS
 from skdnn.estimators._params import Hyperparameter, check_layer_sizes, store_parameters
 from skdnn.estimators._sklearn_compat import _fit_context
 from skdnn.exceptions import TrainingInterrupted, TrainingInterruptedWarning

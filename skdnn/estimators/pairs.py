@@ -28,7 +28,7 @@ from torch import nn
 
 from skdnn._utils.module_spec import register_container
 from skdnn._utils.random import torch_generator
-from skdnn.estimators._param_table import SIAMESE_HYPERPARAMETERS
+from skdnn.estimators._param_lists import SIAMESE_HYPERPARAMETERS
 from skdnn.estimators._params import Hyperparameter, check_layer_sizes, store_parameters
 from skdnn.estimators.classifier import DNNClassifier
 from skdnn.network import OUTPUT_BLOCK, build_mlp, hidden_block_name, hidden_blocks

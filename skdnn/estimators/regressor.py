@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from skdnn.estimators._base import BaseDNN
 from skdnn.estimators._data import check_features
 from skdnn.estimators._network import MLPNetworkMixin
-from skdnn.estimators._param_table import REGRESSOR_HYPERPARAMETERS
+from skdnn.estimators._param_lists import REGRESSOR_HYPERPARAMETERS
 from skdnn.estimators._params import (
     Hyperparameter,
     store_parameters,

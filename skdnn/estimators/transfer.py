@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from skdnn.estimators._param_table import (
+from skdnn.estimators._param_lists import (
     TRANSFER_HYPERPARAMETERS,
     TRANSFER_REGRESSOR_HYPERPARAMETERS,
 )
