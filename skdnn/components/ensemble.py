@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from skdnn._utils.module_spec import register_layer
 from skdnn.components._registry import Registry
 
 ADAPTER_INITS = ("ones", "random_signs")
@@ -178,16 +179,29 @@ class BatchEnsembleLinear(nn.Module):
         _init_adapter(self.s, adapter_init, generator)
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear, n_members: int) -> BatchEnsembleLinear:
-        """Build ``n_members`` members that all start as copies of ``linear``.
+    def from_linear(
+        cls,
+        linear: nn.Linear,
+        n_members: int,
+        *,
+        adapter_init: str = "ones",
+        generator: torch.Generator | None = None,
+    ) -> BatchEnsembleLinear:
+        """Build ``n_members`` members on the weight and bias of ``linear``.
 
         Parameters
         ----------
         linear : torch.nn.Linear
             The layer copied; its weight becomes the shared weight, its bias
-            every member's bias, and the adapters start at one.
+            every member's bias.
         n_members : int
             Number of ensemble members ``k``.
+        adapter_init : {"ones", "random_signs"}, default="ones"
+            With ``"ones"`` every member starts as a copy of ``linear``; with
+            ``"random_signs"`` each member flips the signs of its own inputs
+            and outputs (members start different, as in BatchEnsemble).
+        generator : torch.Generator, optional
+            Source of the random signs.
 
         Returns
         -------
@@ -196,7 +210,7 @@ class BatchEnsembleLinear(nn.Module):
         """
         layer = cls(
             linear.in_features, linear.out_features, n_members,
-            bias=linear.bias is not None, adapter_init="ones",
+            bias=linear.bias is not None, adapter_init=adapter_init, generator=generator,
         )
         with torch.no_grad():
             layer.weight.copy_(linear.weight)
@@ -263,8 +277,11 @@ class MemberLinear(nn.Module):
 
     Attributes
     ----------
-    weight : Parameter of shape (n_members, in_features, out_features)
-        Member ``i`` computes ``x @ weight[i] + bias[i]``.
+    weight : Parameter of shape (n_members * out_features, in_features)
+        The members' kernels stacked, each laid out as ``nn.Linear.weight``:
+        rows ``i * out_features`` to ``(i + 1) * out_features`` are member
+        ``i``'s, so that each row is the incoming weights of one member's unit
+        (what the max-norm constraint rescales).
     bias : Parameter of shape (n_members, out_features) or None
     """
 
@@ -280,7 +297,7 @@ class MemberLinear(nn.Module):
         super().__init__()
         _check_sizes(in_features=in_features, out_features=out_features, n_members=n_members)
         self.in_features, self.out_features, self.n_members = in_features, out_features, n_members
-        self.weight = nn.Parameter(torch.empty(n_members, in_features, out_features))
+        self.weight = nn.Parameter(torch.empty(n_members * out_features, in_features))
         self.bias = nn.Parameter(torch.empty(n_members, out_features)) if bias else None
         bound = 1.0 / math.sqrt(in_features)
         _uniform_(self.weight, bound, generator)
@@ -314,7 +331,7 @@ class MemberLinear(nn.Module):
                 raise ValueError("Either all layers passed to from_linears have a bias or none.")
         layer = cls(first.in_features, first.out_features, len(linears), bias=has_bias)
         with torch.no_grad():
-            layer.weight.copy_(torch.stack([linear.weight.T for linear in linears]))
+            layer.weight.copy_(torch.cat([linear.weight for linear in linears]))
             if has_bias:
                 layer.bias.copy_(torch.stack([linear.bias for linear in linears]))
         return layer.to(first.weight.device, first.weight.dtype)
@@ -333,8 +350,18 @@ class MemberLinear(nn.Module):
             The output batch.
         """
         _check_input(x, self.n_members, self.in_features, type(self).__name__)
-        out = members_linear(x.transpose(0, 1), self.weight, self.bias)
+        out = members_linear(x.transpose(0, 1), self.member_weights().transpose(1, 2), self.bias)
         return out.transpose(0, 1)
+
+    def member_weights(self) -> torch.Tensor:
+        """The members' kernels as a view of shape ``(n_members, out_features, in_features)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Element ``i`` is the weight of the ``nn.Linear`` member ``i`` equals.
+        """
+        return self.weight.view(self.n_members, self.out_features, self.in_features)
 
     def extra_repr(self) -> str:
         """Sizes shown by ``repr``."""
@@ -357,3 +384,16 @@ ENSEMBLE_LAYERS.add(
     "a full weight matrix per member, one batched matrix product",
     aliases=("per_member",),
 )
+
+
+def _linear_arguments(layer: BatchEnsembleLinear | MemberLinear) -> dict[str, object]:
+    return {
+        "in_features": layer.in_features,
+        "out_features": layer.out_features,
+        "n_members": layer.n_members,
+        "bias": layer.bias is not None,
+    }
+
+
+register_layer(BatchEnsembleLinear, _linear_arguments)  # saved files
+register_layer(MemberLinear, _linear_arguments)

@@ -24,6 +24,7 @@ from torch import nn
 from skdnn.components.activations import make_activation
 from skdnn.estimators._base import BaseDNN
 from skdnn.network import INPUT_BLOCK, hidden_blocks
+from skdnn.network_ensemble import n_members
 
 _ACCEPTED = (
     "a fitted DNNClassifier or StackedAutoencoder (or a FrozenEstimator of one), the path "
@@ -217,6 +218,13 @@ def _from_estimator(source: BaseDNN) -> SourceLayers:
 
 def _from_network(network: nn.Module, n_features: int) -> SourceLayers:
     """Layers of a network built like :func:`skdnn.network.build_mlp`."""
+    if n_members(network) > 1:
+        raise ValueError(
+            "pretrained is an ensemble (n_ensemble > 1): its hidden layers hold several "
+            "members and cannot be reused as one network's layers. Pretrain with "
+            "n_ensemble=1 (the transfer estimator's own n_ensemble makes its new layers an "
+            "ensemble)."
+        )
     children = dict(network.named_children())
     input_block = children.get(INPUT_BLOCK, nn.Sequential())
     return SourceLayers(

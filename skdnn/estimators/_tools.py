@@ -1,4 +1,4 @@
-"""Tools on a network beyond fit/predict: MC dropout, LR finder, summary, sparsification."""
+"""Tools on a network beyond fit/predict: MC dropout, ensemble members, LR finder, summary..."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import warnings
 from numbers import Integral
 
 import numpy as np
+import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -13,6 +14,7 @@ from skdnn.components.regularizers import zero_small_weights
 from skdnn.estimators._data import check_features, shared_tensor
 from skdnn.estimators._lr_finder import LRFinderResult, find_learning_rate
 from skdnn.exceptions import SkdnnWarning
+from skdnn.network_ensemble import member_outputs, n_members
 from skdnn.training.mc_dropout import dropout_layers, mc_dropout_probabilities
 from skdnn.training.summary import summarize
 
@@ -135,3 +137,68 @@ class MonteCarloProbabilitiesMixin:
             self.model_, shared_tensor(X).to(device), n_passes, seed
         )
         return mean.numpy(), std.numpy()
+
+
+class EnsembleMembersMixin:
+    """The outputs of each ensemble member (``n_ensemble > 1``), beside their mean."""
+
+    def _member_outputs(self, X, batch_size: int = 8192) -> torch.Tensor:
+        """Validated ``X`` through every member: float64 outputs ``(n, k, n_outputs)`` on the CPU.
+
+        Raises
+        ------
+        ValueError
+            If the network has one member (``n_ensemble=1``).
+        """
+        check_is_fitted(self)
+        X = check_features(self, X, reset=False)
+        module = self.model_.eval()
+        if n_members(module) == 1:
+            raise ValueError(
+                "This estimator was fitted with n_ensemble=1: it has no ensemble members. "
+                "Fit it with n_ensemble > 1 for the members' spread (or use Monte-Carlo "
+                "dropout)."
+            )
+        device = next(module.parameters()).device
+        inputs = shared_tensor(X)
+        with torch.inference_mode(), member_outputs(module):
+            chunks = torch.split(inputs, batch_size)
+            return torch.cat([module(chunk.to(device)).double().cpu() for chunk in chunks])
+
+
+    def _member_moments(self, X, values) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and (population) standard deviation over the members of ``values(self, outputs)``.
+
+        ``values`` maps the members' outputs ``(n, k, n_outputs)`` to predictions
+        in the original units, of the same shape.
+        """
+        predictions = values(self, self._member_outputs(X))
+        return predictions.mean(dim=1).numpy(), predictions.std(dim=1, correction=0).numpy()
+
+
+class EnsembleProbabilitiesMixin(EnsembleMembersMixin):
+    """``predict_proba_members``: each ensemble member's class probabilities."""
+
+    def predict_proba_members(self, X) -> np.ndarray:
+        """Class probabilities of each ensemble member (``n_ensemble > 1``).
+
+        ``predict_proba`` is their mean over the members (without Monte-Carlo
+        dropout); their spread across the members (``.std(axis=1)``) is the
+        ensemble's uncertainty, as ``predict_proba_mc``'s is dropout's.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_ensemble, n_classes)
+            Probabilities in the order of ``classes_``.
+
+        Raises
+        ------
+        ValueError
+            If the estimator was fitted with ``n_ensemble=1``.
+        """
+        return torch.softmax(self._member_outputs(X), dim=2).numpy()

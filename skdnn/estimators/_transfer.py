@@ -22,7 +22,8 @@ from torch import nn
 from skdnn._utils.random import torch_generator
 from skdnn.estimators._pretrained import SharedPretrainedMixin, source_layers
 from skdnn.exceptions import SkdnnWarning
-from skdnn.network import INPUT_BLOCK, OUTPUT_BLOCK, build_mlp, hidden_block_name, hidden_blocks
+from skdnn.network import INPUT_BLOCK, OUTPUT_BLOCK, hidden_block_name, hidden_blocks
+from skdnn.network_ensemble import build_network
 from skdnn.training.freezing import (
     FreezingCallback,
     FrozenPrefixSequential,
@@ -68,8 +69,9 @@ class TransferLayersMixin(SharedPretrainedMixin):
         n_frozen = _count("n_frozen_layers", self.n_frozen_layers, n_reused, "reused layers")
         reused = source.hidden[:n_reused]
         width = reused[-1].linear.out_features if reused else self.n_features_in_
-        head = build_mlp(
+        head = build_network(
             replace(self._network_spec(n_outputs), n_features=width),
+            self._ensemble_spec(),
             generator=torch_generator(seeds.init),
         )
         blocks: OrderedDict[str, nn.Module] = OrderedDict([(INPUT_BLOCK, source.input_block)])

@@ -63,6 +63,12 @@ class Objective:
     ) -> torch.Tensor:
         """Mean loss of a batch; with ``weight``, the mean of the per-row weighted losses.
 
+        Outputs of ensemble members in training, of shape ``(n, k, n_outputs)``
+        (:mod:`skdnn.network_ensemble`), give the mean over the members of each
+        member's loss on the batch (TabM's training loss); two-dimensional
+        outputs (a plain network, or the members combined in evaluation mode)
+        give the loss of those outputs.
+
         Parameters
         ----------
         outputs, targets : torch.Tensor
@@ -75,13 +81,31 @@ class Objective:
         torch.Tensor
             A 0-d tensor.
         """
+        if outputs.dim() == 3:
+            return self._members_loss(outputs, targets, weight)
         if weight is None:
             return self.loss(outputs, targets)
         return (self.loss(outputs, targets, reduction="none") * weight).mean()
 
+    def _members_loss(
+        self, outputs: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Mean over the ``k`` members of each member's (row-weighted) mean loss."""
+        n_rows, n_members = outputs.shape[:2]
+        member_targets = targets.repeat_interleave(n_members, dim=0)
+        if weight is None:  # the mean over rows and members at once
+            return self.loss(outputs.flatten(0, 1), member_targets)
+        losses = self.loss(outputs.flatten(0, 1), member_targets, reduction="none")
+        return (losses.reshape(n_rows, -1).mean(dim=1) * weight).mean()
+
 
 def accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
-    """Share of rows whose largest output is at the target class index."""
+    """Share of rows whose largest output is at the target class index.
+
+    Members' logits ``(n, k, n_classes)`` vote by their mean probabilities.
+    """
+    if outputs.dim() == 3:
+        outputs = torch.softmax(outputs, dim=2).mean(dim=1)
     correct = (outputs.argmax(dim=1) == targets).float().mean()
     return {"accuracy": correct.item()}
 

@@ -128,8 +128,12 @@ class OriginalUnitMetrics:
         self.target_scale = target_scale
 
     def __call__(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        """RMSE and R^2 of ``outputs`` (members' outputs ``(n, k, n_outputs)``: of their mean)."""
         scale = self.target_scale
-        predicted = scale.decode(self.loss.inverse_link(outputs.double()))
+        means = self.loss.inverse_link(outputs.double())
+        if means.dim() == 3:
+            means = means.mean(dim=1)
+        predicted = scale.decode(means)
         truth = scale.decode(targets)
         squared = (predicted - truth).square().mean(dim=0)
         spread = (truth - truth.mean(dim=0)).square().mean(dim=0)

@@ -18,6 +18,9 @@ step for the network and the setup:
   other activations, other losses, l1/l2 penalties, frozen blocks): the usual
   ``loss.backward()``, with the gradients reset by assignment instead of
   ``optimizer.zero_grad()``.
+* :class:`~skdnn.training.ensemble_step.EnsembleStep` for an ensemble network
+  (``n_ensemble > 1``) made of the same kinds of layers, under the same
+  conditions as :class:`MLPStep`.
 
 Both update the weights through :func:`optimizer_update`, which calls the fused
 Adam/AdamW kernel directly where ``optimizer.step()`` would call it (the same
@@ -38,6 +41,7 @@ from torch import nn
 
 from skdnn.components.activations import ActivationComponent, activation_of
 from skdnn.training import fast_paths
+from skdnn.training.ensemble_step import EnsembleStep, member_layers
 from skdnn.training.fused_adam import optimizer_update
 from skdnn.training.gemm import AtenKernels, kernels_for
 from skdnn.training.regression import SquaredErrorGradient
@@ -78,7 +82,20 @@ def make_step(module: nn.Module, setup: TrainingSetup) -> Step:
         and fast_paths.enabled(fast_paths.MLP_STEP)  # self-checked once per process
     ):
         return MLPStep(layers, update, setup)
+    members = member_layers(module, _fast_activation) if _fused_objective(setup) else None
+    if (
+        members is not None
+        and _trains_all(members, setup.optimizer)
+        and fast_paths.enabled(fast_paths.MLP_STEP)  # the same activation backwards
+    ):
+        return EnsembleStep(
+            members, _fast_activation, _loss_gradient(setup.objective), update, setup
+        )
     return AutogradStep(module, update, setup)
+
+
+def _loss_gradient(objective) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    return FUSED_LOSS_GRADIENTS[objective.fused_gradient](**objective.fused_gradient_params)
 
 
 def _fused_objective(setup: TrainingSetup) -> bool:
@@ -274,10 +291,7 @@ class MLPStep:
             backward = None if component is None else component.fast_backward
             relu = component is not None and component.name == "relu"
             self.layers.append((linear.weight, linear.bias, activation, forward, backward, relu))
-        objective = setup.objective
-        self.loss_gradient = FUSED_LOSS_GRADIENTS[objective.fused_gradient](
-            **objective.fused_gradient_params
-        )
+        self.loss_gradient = _loss_gradient(setup.objective)
         self.fast_kernels = kernels_for(layers[0][0].weight)
         self.update = update
         self.regularization = regularization = setup.regularization
