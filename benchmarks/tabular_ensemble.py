@@ -1,13 +1,21 @@
-"""Cost of k batched ensemble members against one network, per training step.
+"""Cost of k batched ensemble members against one network: per step, and per fit.
 
     python benchmarks/tabular_ensemble.py [--members 8] [--batch-size 32] [--rounds 5]
+    python benchmarks/tabular_ensemble.py --fit [--data breast_cancer] [--epochs 10]
+    python benchmarks/tabular_ensemble.py --accuracy [--seeds 0 1 2]
 
-Times forward + backward + Adam on the default skdnn body (5 hidden layers of
-100 ELUs) for: one plain network, k members as one BatchEnsemble network
-(shared weights, rank-1 adapters), and k members with independent weights in
-one batched product. Steps of the three are interleaved round by round; the
-reported ratio is the median over rounds of (time per step) / (plain time per
-step). This is a layer-level measurement, before the estimators use the layers.
+Layer level (default): times forward + backward + Adam (autograd) on the
+default skdnn body (5 hidden layers of 100 ELUs) for one plain network, k
+members as one BatchEnsemble network (shared weights, rank-1 adapters), and k
+members with independent weights in one batched product.
+
+Fit level (``--fit``): wall time of ``DNNClassifier(n_ensemble=k).fit`` against
+``n_ensemble=1`` on a real data set (scikit-learn's breast cancer or digits,
+standardized), same data, ``max_epochs`` and seed, ``early_stopping=False``,
+one torch thread, for each ``ensemble_type``.
+
+Either way the systems are interleaved round by round, and the reported ratio
+is the median over rounds of (time) / (time of the single network).
 """
 
 from __future__ import annotations
@@ -76,6 +84,85 @@ def step_seconds(model: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: int)
     return (time.perf_counter() - start) / steps
 
 
+def fit_seconds(X, y, **params: object) -> float:
+    """Wall time of one ``DNNClassifier(**params).fit(X, y)``."""
+    from skdnn import DNNClassifier
+
+    start = time.perf_counter()
+    DNNClassifier(early_stopping=False, random_state=0, **params).fit(X, y)
+    return time.perf_counter() - start
+
+
+def fit_ratios(args: argparse.Namespace) -> dict[str, object]:
+    """Median fit-time ratio of ``n_ensemble=k`` to one network (see the module docstring)."""
+    from sklearn.datasets import load_breast_cancer, load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    loader = {"breast_cancer": load_breast_cancer, "digits": load_digits}[args.data]
+    X, y = loader(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype("float32")
+    common = {"max_epochs": args.epochs, "batch_size": args.batch_size}
+    systems = {
+        "single": {"n_ensemble": 1},
+        **{kind: {"n_ensemble": args.members, "ensemble_type": kind}
+           for kind in ("batch", "independent")},
+    }
+    for params in systems.values():  # warm-up
+        fit_seconds(X[:200], y[:200], **{**common, **params, "max_epochs": 1})
+    seconds: dict[str, list[float]] = {name: [] for name in systems}
+    for _ in range(args.rounds):
+        for name, params in systems.items():
+            seconds[name].append(fit_seconds(X, y, **common, **params))
+    ratios = {
+        name: [t / s for t, s in zip(times, seconds["single"], strict=True)]
+        for name, times in seconds.items()
+    }
+    return {
+        "data": args.data, "rows": len(X), "members": args.members,
+        "batch_size": args.batch_size, "max_epochs": args.epochs,
+        "torch_threads": torch.get_num_threads(),
+        "median_fit_seconds": {n: statistics.median(t) for n, t in seconds.items()},
+        "median_ratio_to_single": {n: statistics.median(r) for n, r in ratios.items()},
+        "range_ratio_to_single": {n: [min(r), max(r)] for n, r in ratios.items()},
+    }
+
+
+def accuracies(args: argparse.Namespace) -> dict[str, object]:
+    """Test accuracy and log-loss of ``n_ensemble=k`` and 1, defaults otherwise, per data set.
+
+    Each data set (scikit-learn's bundled breast cancer, wine and digits,
+    standardized) is split 75/25, stratified, once per seed.
+    """
+    from sklearn.datasets import load_breast_cancer, load_digits, load_wine
+    from sklearn.metrics import accuracy_score, log_loss
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    from skdnn import DNNClassifier
+
+    loaders = {"breast_cancer": load_breast_cancer, "wine": load_wine, "digits": load_digits}
+    rows: dict[str, dict[str, list[float]]] = {}
+    for name, loader in loaders.items():
+        X, y = loader(return_X_y=True)
+        for seed in args.seeds:
+            X_train, X_test, y_train, y_test = train_test_split(
+                X, y, test_size=0.25, stratify=y, random_state=seed
+            )
+            scaler = StandardScaler().fit(X_train)
+            for k in (1, args.members):
+                model = DNNClassifier(n_ensemble=k, random_state=seed).fit(
+                    scaler.transform(X_train), y_train
+                )
+                proba = model.predict_proba(scaler.transform(X_test))
+                figures = rows.setdefault(f"{name} k={k}", {"accuracy": [], "log_loss": []})
+                figures["accuracy"].append(accuracy_score(y_test, proba.argmax(axis=1)))
+                figures["log_loss"].append(log_loss(y_test, proba, labels=model.classes_))
+    return {
+        "members": args.members, "seeds": list(args.seeds),
+        "mean": {row: {m: statistics.mean(v) for m, v in f.items()} for row, f in rows.items()},
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=8)
@@ -83,8 +170,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument("--features", type=int, default=30)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--fit", action="store_true", help="time whole fits of the estimator")
+    parser.add_argument("--data", choices=("breast_cancer", "digits"), default="breast_cancer")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument(
+        "--accuracy", action="store_true", help="test accuracy and log-loss, k vs 1 member"
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    if args.fit or args.accuracy:
+        result = fit_ratios(args) if args.fit else accuracies(args)
+        print(json.dumps(result, indent=1))
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=1))
+        return result
     torch.manual_seed(0)
     X = torch.randn(args.batch_size, args.features)
     y = torch.randint(0, 2, (args.batch_size,))
