@@ -7,10 +7,11 @@ identity. Next to a ``Linear`` layer both can disappear:
 the ``Linear`` before it (norm "before" the activation) or after it (norm
 "after" the activation, or on the raw inputs), and drops the dropout layers.
 
-:class:`InferenceNetwork` runs such a folded network with the fastest kernels
-for its weights (oneDNN for float32 on CPU, ``torch.addmm`` otherwise), the
-same for every call, so that a row's outputs have the same bits whatever else
-is in the call (:mod:`~skdnn.training.row_invariance`), and
+:class:`InferenceNetwork` runs such a folded network with fast kernels for
+its weights (``torch.addmm`` on one thread for small layers, oneDNN for other
+float32 layers on CPU), the same for every call, so that a row's outputs have
+the same bits whatever else is in the call
+(:mod:`~skdnn.training.row_invariance`), and
 :meth:`InferenceNetwork.is_current` says whether it still matches the network
 it was built from (same layers, same parameters, untouched since), so that an
 estimator can cache one and rebuild it only after training changed the weights.
@@ -21,24 +22,23 @@ Plain torch; no scikit-learn.
 from __future__ import annotations
 
 import copy
+import itertools
+import operator
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import nn
 
 from skdnn.components.normalization import KerasBatchNorm1d
 from skdnn.training.freezing import FrozenPrefixSequential
-from skdnn.training.gemm import AtenKernels, kernels_for
 from skdnn.training.row_invariance import (
-    ROW_BLOCK,
     SERIAL_MAX_MACS,
     VECTOR_GROUP,
     Elementwise,
+    Product,
     is_elementwise,
     one_thread,
     pad_rows,
-    rows_independent,
 )
 
 #: Batch-norm layers whose evaluation mode is ``BatchNorm1d``'s affine map.
@@ -114,7 +114,7 @@ def fold_batch_norm(module: nn.Module) -> nn.Sequential:
             f"Cannot fold {type(module).__name__}: only chains of nn.Sequential containers "
             "without forward hooks are supported."
         )
-    layers = [copy.deepcopy(leaf) for leaf in leaves if not isinstance(leaf, _EVAL_IDENTITY)]
+    layers = [copy.deepcopy(leaf) for leaf in leaves if not _is_identity(leaf)]
     index = 0
     while index < len(layers):
         layer = layers[index]
@@ -187,9 +187,10 @@ class InferenceNetwork:
 
     Batch norm is folded (:func:`fold_batch_norm`, only when the network has
     some: otherwise the network's own weights are used, not copied), dropout
-    dropped, and chains of ``Linear`` and ReLU run as fused products on the
-    fastest kernels for the batch size. A network that is not a plain chain is
-    run as is, in evaluation mode.
+    dropped, and each ``Linear`` layer with its activation runs as one
+    :class:`~skdnn.training.row_invariance.Product`. A network that is not a
+    plain chain is run as is, in evaluation mode, in blocks of a fixed number
+    of rows.
 
     Parameters
     ----------
@@ -201,131 +202,139 @@ class InferenceNetwork:
         self.module = module
         first = next(iter(module.parameters()), None)
         self.device = torch.device("cpu") if first is None else first.device
-        self._containers: list[nn.Module] = []
+        containers: list[nn.Module] = []
         leaves: list[nn.Module] = []
-        plain = _collect(module, leaves, self._containers)
-        # What "unchanged" means: the same layer objects holding the same tensors,
-        # not modified in place since (torch bumps a tensor's version on every
-        # in-place change, optimizer steps included).
-        self._layer_ids = [id(leaf) for leaf in leaves]
-        self._tensors = [t for leaf in leaves for t in _own_tensors(leaf)]
-        self._versions = [(t._version, t.data_ptr()) for t in self._tensors]
-        self._children = [tuple(c._modules.values()) for c in self._containers]
-        self._own = [tuple(_own_tensors(leaf)) for leaf in leaves]
-        self._leaves = leaves
-        self._ops: list[Callable[[torch.Tensor], torch.Tensor]] | None = None
-        #: Calls run on a multiple of this many rows (zero rows are appended).
-        self.rows = _ARBITRARY_MODULE_ROWS
-        #: Whether calls run block by block, each block exactly ``rows`` rows.
-        self.blockwise = True
+        plain = _collect(module, leaves, containers)
+        # What "unchanged" means (is_current): the same containers holding the
+        # same layers holding the same tensors, none modified in place since.
+        tracked = (*containers, *leaves) if plain else tuple(module.modules())
+        self._dicts = tuple(
+            d for m in tracked for d in (m._modules, m._parameters, m._buffers)
+        )
+        self._entries = _entries(self._dicts)
+        self._tensors = tuple(t for t in self._entries if isinstance(t, torch.Tensor))
+        self._stamp = _stamp(self._tensors)
+        self._ops: list[Callable[[torch.Tensor, int], torch.Tensor]] | None = None
+        #: The products of the Linear layers (empty when the network is not a plain chain).
+        self.products: list[Product] = []
         self._macs_per_row = 0
         if plain:
             has_norm = any(_foldable(leaf) for leaf in leaves)
             layers = list(fold_batch_norm(module)) if has_norm else leaves
             self._ops = _compile(layers)
-            self.rows = ROW_BLOCK
-            linears = [layer for layer in layers if type(layer) is nn.Linear]
-            self._macs_per_row = sum(linear.in_features * linear.out_features for linear in linears)
-            self.blockwise = not _rows_independent(linears)
+            self.products = [op for op in self._ops if isinstance(op, Product)]
+            self._macs_per_row = sum(p.in_features * p.out_features for p in self.products)
 
     def is_current(self, module: nn.Module) -> bool:
-        """Whether ``module`` is still the network this was built from, unchanged."""
+        """Whether ``module`` is still the network this was built from, unchanged.
+
+        Unchanged means: the same object, whose containers hold the same layers,
+        whose layers hold the same parameter and buffer tensors, each with the
+        same storage and not modified in place since (torch counts every
+        in-place change of a tensor, optimizer steps and ``load_state_dict``
+        included). A write through ``tensor.data`` is not counted by torch:
+        a network without batch norm runs on its own weights and sees it
+        anyway; a folded copy does not, so change weights in place under
+        ``torch.no_grad()`` (or assign new tensors) rather than through ``.data``.
+        The check costs a few microseconds: one look at each tensor.
+        """
         if module is not self.module:
             return False
-        for container, children in zip(self._containers, self._children, strict=True):
-            if not _same(tuple(container._modules.values()), children):
-                return False
-        for leaf, tensors in zip(self._leaves, self._own, strict=True):
-            if not _same(tuple(_own_tensors(leaf)), tensors):
-                return False
-        return all(
-            t._version == version and t.data_ptr() == pointer
-            for t, (version, pointer) in zip(self._tensors, self._versions, strict=True)
+        entries = _entries(self._dicts)
+        return (
+            len(entries) == len(self._entries)
+            and all(map(operator.is_, entries, self._entries))
+            and _stamp(self._tensors) == self._stamp
         )
 
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
-        """Outputs of the network for the rows of ``X`` (run under inference mode).
+        """Outputs of the network for the rows of ``X`` (never recorded by autograd).
 
-        Each row's output has the same bits whatever else is in ``X``: the rows
-        are padded with zeros to a multiple of :attr:`rows`, and, unless every
-        product was found to be row-independent on this machine
-        (:func:`~skdnn.training.row_invariance.rows_independent`), run in
-        blocks of exactly :attr:`rows` rows.
+        Each row's output has the same bits whatever else is in ``X``: each
+        product runs on a multiple of its block of rows (zero rows appended),
+        in blocks of exactly that many rows unless its kernel was found to be
+        row-independent on this machine
+        (:func:`~skdnn.training.row_invariance.rows_independent`). A network
+        that is not a plain chain runs on one thread in blocks of
+        :data:`~skdnn.training.row_invariance.VECTOR_GROUP` rows.
         """
         n_rows = X.shape[0]
-        with torch.inference_mode():
-            padded = pad_rows(X, self.rows) if n_rows else X.new_zeros((self.rows, *X.shape[1:]))
-            if self.blockwise:
-                outputs = torch.cat([self._run(block) for block in padded.split(self.rows)])
-            else:
-                small = padded.shape[0] * self._macs_per_row < SERIAL_MAX_MACS
-                with one_thread(small and X.device.type == "cpu"):
-                    outputs = self._run(padded)
-            return outputs if outputs.shape[0] == n_rows else outputs[:n_rows]
+        if self._ops is None:
+            return self._run_module(X)
+        # The ops hold detached weights and run parameterized layers without
+        # grad: no autograd context to enter (which costs more than a product).
+        h = X.detach() if n_rows else X.new_zeros((1, *X.shape[1:]))
+        rows = max(n_rows, 1)
+        small = rows * self._macs_per_row < SERIAL_MAX_MACS
+        with one_thread(small and X.device.type == "cpu"):
+            for op in self._ops:
+                h = op(h, rows)
+        return h if h.shape[0] == n_rows else h[:n_rows]
 
-    def _run(self, X: torch.Tensor) -> torch.Tensor:
-        if self._ops is None:  # an arbitrary module: on one thread, block by block
-            with one_thread():
-                return self.module(X)
-        h = X
-        for op in self._ops:
-            h = op(h)
-        return h
+    @torch.inference_mode()
+    def _run_module(self, X: torch.Tensor) -> torch.Tensor:
+        """An arbitrary module: on one thread, block by block."""
+        n_rows = X.shape[0]
+        padded = (
+            pad_rows(X, _ARBITRARY_MODULE_ROWS)
+            if n_rows
+            else X.new_zeros((_ARBITRARY_MODULE_ROWS, *X.shape[1:]))
+        )
+        with one_thread():
+            outputs = torch.cat(
+                [self.module(block) for block in padded.split(_ARBITRARY_MODULE_ROWS)]
+            )
+        return outputs if outputs.shape[0] == n_rows else outputs[:n_rows]
 
 
-def _same(now: tuple, before: tuple) -> bool:
-    return len(now) == len(before) and all(a is b for a, b in zip(now, before, strict=True))
+def _entries(dicts: tuple[dict, ...]) -> tuple:
+    return tuple(itertools.chain.from_iterable(map(dict.values, dicts)))
 
 
-def _own_tensors(module: nn.Module) -> list[torch.Tensor]:
-    return [t for t in (*module._parameters.values(), *module._buffers.values()) if t is not None]
+_version = operator.attrgetter("_version")
 
 
-def _compile(layers: list[nn.Module]) -> list[Callable[[torch.Tensor], torch.Tensor]]:
-    """Turn the layers into callables; a Linear followed by a ReLU becomes one fused product.
+def _stamp(tensors: tuple[torch.Tensor, ...]) -> tuple:
+    return tuple(map(_version, tensors)), tuple(map(torch.Tensor.data_ptr, tensors))
+
+
+def _is_identity(layer: nn.Module) -> bool:
+    """Layers that are the identity in evaluation mode (an empty Sequential included)."""
+    return isinstance(layer, _EVAL_IDENTITY) or (
+        type(layer) is nn.Sequential and not layer._modules
+    )
+
+
+def _compile(layers: list[nn.Module]) -> list[Callable[[torch.Tensor, int], torch.Tensor]]:
+    """Turn the layers into callables of ``(h, n_rows)``; a Linear and its activation, one product.
 
     Element-wise layers with vectorized transcendental formulas (ELU, logistic,
-    ...) run through :class:`~skdnn.training.row_invariance.Elementwise`.
+    ...) that no product can take run through
+    :class:`~skdnn.training.row_invariance.Elementwise`; other layers by their
+    ``forward``.
     """
-    ops: list[Callable[[torch.Tensor], torch.Tensor]] = []
+    ops: list[Callable[[torch.Tensor, int], torch.Tensor]] = []
     index = 0
-    layers = [layer for layer in layers if not isinstance(layer, _EVAL_IDENTITY)]
+    layers = [layer for layer in layers if not _is_identity(layer)]
     while index < len(layers):
         layer = layers[index]
+        following = layers[index + 1] if index + 1 < len(layers) else None
         if type(layer) is nn.Linear:
-            relu = index + 1 < len(layers) and type(layers[index + 1]) is nn.ReLU
-            ops.append(_linear_op(layer, relu))
-            index += 2 if relu else 1
-        else:
-            ops.append(Elementwise(layer) if is_elementwise(layer) else layer)
-            index += 1
+            product = Product(layer, relu=type(following) is nn.ReLU)
+            ops.append(product)
+            index += 2 if type(following) is nn.ReLU else 1
+            if (
+                following is not None
+                and product.aligned
+                and is_elementwise(following)
+                and not any(t.requires_grad for t in following.parameters())
+            ):
+                product.then(following)
+                index += 1
+            continue
+        run = Elementwise(layer) if is_elementwise(layer) else layer.forward
+        if any(t.requires_grad for t in layer.parameters()):
+            run = torch.no_grad()(run)
+        ops.append(lambda h, n_rows, run=run: run(h))
+        index += 1
     return ops
-
-
-def _linear_op(layer: nn.Linear, relu: bool) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The layer on its fastest kernels, the same for any number of rows."""
-    weight, bias = layer.weight, layer.bias
-    fast: Any = kernels_for(weight)
-    fast_op = fast.linear_relu if relu else fast.linear
-    aten_op = AtenKernels.linear_relu if relu else AtenKernels.linear
-    if fast is AtenKernels:
-        return lambda x: aten_op(x, weight, bias)
-
-    def op(x: torch.Tensor) -> torch.Tensor:
-        return (fast_op if x.dtype == weight.dtype else aten_op)(x, weight, bias)
-
-    return op
-
-
-def _rows_independent(linears: list[nn.Linear]) -> bool:
-    """Whether every layer's product gives each row the same bits in any multiple of a block."""
-    return all(
-        rows_independent(
-            kernels_for(linear.weight),
-            linear.in_features,
-            linear.out_features,
-            linear.weight.dtype,
-            linear.weight.device,
-        )
-        for linear in linears
-    )

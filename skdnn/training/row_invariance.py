@@ -18,7 +18,10 @@ for the same row predicted in calls of different sizes:
   element of a real row is computed by the vector formula.
 * **Threads.** Small calls (a few rows) run on one thread, which is faster
   than starting a team; the self-check compares those with multi-threaded
-  large calls too.
+  large calls too. Some BLAS libraries (MKL) split a product's sum between
+  threads for some shapes, so their products are checked, and run, on one
+  thread only (``serial``), in blocks of :data:`SERIAL_ROW_BLOCK` rows: below
+  that they switch to other kernels.
 
 Plain torch; no scikit-learn.
 """
@@ -27,20 +30,26 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
-from skdnn.training.gemm import Kernels
+from skdnn.training.gemm import AtenKernels, Kernels, kernels_for
 
 #: Rows of a block: every product runs on a multiple of this many rows.
 ROW_BLOCK = 4
+#: Rows of a block of a product that runs on one thread (``serial``).
+SERIAL_ROW_BLOCK = 16
 #: Elements processed together by torch's vectorized element-wise loops, for
 #: every dtype and instruction set torch supports (2 vectors of 32 bfloat16).
 VECTOR_GROUP = 64
 #: Calls of fewer multiply-adds than this run on one thread.
 SERIAL_MAX_MACS = 1 << 21
+#: Linear layers of at most this many multiply-adds per row run on one thread
+#: (see :class:`Product`).
+SERIAL_LAYER_MACS = 1 << 15
 #: Layers computed with exact arithmetic: same bits on any code path.
 _EXACT = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ReLU6, nn.Hardtanh, nn.Identity)
 #: Element-wise layers computed by vectorized loops with a scalar tail.
@@ -48,8 +57,8 @@ _ELEMENTWISE = (
     nn.ELU, nn.SELU, nn.CELU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.SiLU, nn.Mish, nn.Softplus,
     nn.RReLU, nn.LogSigmoid, nn.Softsign, nn.Tanhshrink, nn.Hardswish, nn.Hardsigmoid,
 )
-#: Rows of the self-check; a multiple of ROW_BLOCK, large enough for blocked kernels.
-_CHECK_ROWS = 128 * ROW_BLOCK
+#: Rows of the self-check; a multiple of both blocks, large enough for blocked kernels.
+_CHECK_ROWS = 32 * SERIAL_ROW_BLOCK
 
 
 def is_exact(layer: nn.Module) -> bool:
@@ -76,6 +85,18 @@ def one_thread(on: bool = True) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+def on_one_thread(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` on one torch thread (:func:`one_thread` at a lower cost per call)."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        return function(*args)
+    torch.set_num_threads(1)
+    try:
+        return function(*args)
+    finally:
+        torch.set_num_threads(threads)
+
+
 class Elementwise:
     """An element-wise layer applied so that every real element takes the vector formula.
 
@@ -91,18 +112,20 @@ class Elementwise:
 
     def __init__(self, layer: nn.Module) -> None:
         self.layer = layer
+        self._forward = layer.forward
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """``layer(x)``, bit for bit the same per element whatever the size of ``x``."""
         if x.device.type != "cpu":
-            return self.layer(x)
-        flat = x.reshape(-1)
-        size = flat.numel()
+            return self._forward(x)
+        size = x.numel()
         missing = -size % VECTOR_GROUP
+        if not missing and x.is_contiguous():  # torch loops over it as over its flat view
+            return on_one_thread(self._forward, x)
+        flat = x.reshape(-1)
         if missing:
             flat = torch.cat([flat, flat.new_zeros(missing)])
-        with one_thread(size > VECTOR_GROUP):
-            out = self.layer(flat)
+        out = on_one_thread(self._forward, flat)
         return (out[:size] if missing else out).view(x.shape)
 
 
@@ -115,14 +138,22 @@ def pad_rows(X: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 def rows_independent(
-    kernels: Kernels, in_features: int, out_features: int, dtype: torch.dtype, device: torch.device
+    kernels: Kernels,
+    in_features: int,
+    out_features: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    *,
+    block: int = ROW_BLOCK,
+    serial: bool = False,
 ) -> bool:
     """Whether ``kernels.linear`` gives every row the same bits in any multiple of a block.
 
-    Checked once per process for each shape, dtype, device and thread count:
-    a random layer's product over 512 rows (on all threads) is compared, bit
-    for bit, with the products of its first block and of its first three
-    blocks (on one thread, as small calls run) and of its rows in another order.
+    Checked once per process for each shape, dtype, device, block, thread
+    count and ``serial``: a random layer's product over 512 rows (on all
+    threads, or on one when ``serial``) is compared, bit for bit, with the
+    products of its first block and of its first three blocks (on one thread,
+    as small calls run) and of its rows in another order.
 
     Parameters
     ----------
@@ -132,15 +163,18 @@ def rows_independent(
         The layer's shape.
     dtype, device : torch.dtype, torch.device
         Of the layer's weights.
+    block : int
+        Rows of a block; :data:`_CHECK_ROWS` must be a multiple of it.
+    serial : bool
+        Whether the product always runs on one thread.
 
     Returns
     -------
     bool
         True when the rows are independent; False (and on any error) otherwise.
     """
-    return _rows_independent(
-        kernels, in_features, out_features, dtype, device, torch.get_num_threads()
-    )
+    threads = 1 if serial else torch.get_num_threads()
+    return _rows_independent(kernels, in_features, out_features, dtype, device, block, threads)
 
 
 @functools.cache
@@ -150,6 +184,7 @@ def _rows_independent(
     out_features: int,
     dtype: torch.dtype,
     device: torch.device,
+    block: int,
     threads: int,
 ) -> bool:
     generator = torch.Generator().manual_seed(0)
@@ -164,15 +199,101 @@ def _rows_independent(
         return kernels.linear(x, W, b)
 
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), one_thread(threads == 1 and device.type == "cpu"):
             everything = linear(X)
+            shuffled = linear(X[order])
             with one_thread(device.type == "cpu"):
-                block = linear(X[:ROW_BLOCK])
-                blocks = linear(X[: 3 * ROW_BLOCK])
+                first = linear(X[:block])
+                firsts = linear(X[: 3 * block])
             return (
-                torch.equal(block, everything[:ROW_BLOCK])
-                and torch.equal(blocks, everything[: 3 * ROW_BLOCK])
-                and torch.equal(linear(X[order]), everything[order])
+                torch.equal(first, everything[:block])
+                and torch.equal(firsts, everything[: 3 * block])
+                and torch.equal(shuffled, everything[order])
             )
     except (RuntimeError, TypeError, NotImplementedError):
         return False
+
+
+class Product:
+    """A Linear layer (and its activation) computed so that each row's bits are its own.
+
+    Small layers on the CPU (at most :data:`SERIAL_LAYER_MACS` multiply-adds
+    per row) use ``torch.addmm`` on one thread in blocks of
+    :data:`SERIAL_ROW_BLOCK` rows, when the
+    self-check finds it row-independent there: the BLAS call costs a few
+    microseconds where oneDNN's costs about twenty, and one thread loses little
+    on such a layer. Other layers use the fastest kernels for their weights
+    (:func:`~skdnn.training.gemm.kernels_for`) on multiples of
+    :data:`ROW_BLOCK` rows, in separate blocks
+    of that size (``blockwise``) if even those are not row-independent.
+
+    A ReLU after the layer is fused into the product; another element-wise
+    activation (:func:`is_elementwise`) is
+    applied to the product's output by :meth:`then`, on one thread, when every
+    output has a whole number of vector groups (:attr:`aligned`).
+
+    Parameters
+    ----------
+    layer : torch.nn.Linear
+        The layer (its weights are used, not copied).
+    relu : bool
+        Whether a ReLU follows and is fused into the product.
+    """
+
+    def __init__(self, layer: nn.Linear, relu: bool) -> None:
+        # Detached views: they share the parameters' storage and version counters.
+        self.weight = layer.weight.detach()
+        self.bias = None if layer.bias is None else layer.bias.detach()
+        self.in_features, self.out_features = layer.in_features, layer.out_features
+        shape = (self.in_features, self.out_features, self.weight.dtype, self.weight.device)
+        #: Whether the product always runs on one thread.
+        self.serial = (
+            self.weight.device.type == "cpu"
+            and self.in_features * self.out_features <= SERIAL_LAYER_MACS
+            and rows_independent(AtenKernels, *shape, block=SERIAL_ROW_BLOCK, serial=True)
+        )
+        self.kernels: Kernels = AtenKernels if self.serial else kernels_for(self.weight)
+        #: Calls run on a multiple of this many rows.
+        self.rows = SERIAL_ROW_BLOCK if self.serial else ROW_BLOCK
+        #: Whether calls run block by block, each block exactly ``rows`` rows.
+        self.blockwise = not self.serial and not rows_independent(self.kernels, *shape)
+        self._relu = relu
+        self._fast = self.kernels.linear_relu if relu else self.kernels.linear
+        self._aten = AtenKernels.linear_relu if relu else AtenKernels.linear
+        self._weight_t = self.weight.t()
+        self._activation: Callable[[torch.Tensor], torch.Tensor] | None = None
+        #: Whether an element-wise layer can run on the outputs as they are.
+        self.aligned = (
+            self.weight.device.type != "cpu" or self.rows * self.out_features % VECTOR_GROUP == 0
+        )
+
+    def then(self, activation: nn.Module) -> None:
+        """Apply the element-wise ``activation`` to the outputs (requires :attr:`aligned`)."""
+        if not (self.aligned and is_elementwise(activation)) or self._relu:
+            raise ValueError(f"{activation} cannot follow this product.")
+        self._activation = activation.forward
+
+    def __call__(self, h: torch.Tensor, n_rows: int) -> torch.Tensor:
+        """The product for the first ``n_rows`` rows of ``h`` (and maybe a few more)."""
+        needed = -(-n_rows // self.rows) * self.rows
+        if h.shape[0] != needed:
+            h = h[:needed] if h.shape[0] > needed else pad_rows(h, self.rows)
+        if self.serial:
+            return on_one_thread(self._addmm, h)
+        kernel = self._fast if h.dtype == self.weight.dtype else self._aten
+        if self.blockwise:
+            out = torch.cat([kernel(b, self.weight, self.bias) for b in h.split(self.rows)])
+        else:
+            out = kernel(h, self.weight, self.bias)
+        if self._activation is None:
+            return out
+        return on_one_thread(self._activation, out) if out.is_cpu else self._activation(out)
+
+    def _addmm(self, h: torch.Tensor) -> torch.Tensor:
+        """``AtenKernels``' product with the transposed weights kept, and the activation."""
+        out = torch.mm(h, self._weight_t) if self.bias is None else torch.addmm(
+            self.bias, h, self._weight_t
+        )
+        if self._relu:
+            return torch.relu_(out)
+        return out if self._activation is None else self._activation(out)

@@ -10,6 +10,7 @@ from torch import nn
 
 from skdnn.network import MLPSpec, build_mlp
 from skdnn.training.freezing import freeze_prefix
+from skdnn.training.gemm import AtenKernels
 from skdnn.training.inference import InferenceNetwork, flat_layers, fold_batch_norm
 
 
@@ -90,6 +91,10 @@ def test_only_plain_chains_are_folded():
     X = torch.randn(4, 3)
     with torch.no_grad():
         torch.testing.assert_close(network(X), network.module(X))
+    assert network.is_current(network.module)
+    with torch.no_grad():  # every tensor of such a module is watched, not only the first
+        network.module.b.bias.add_(1.0)
+    assert not network.is_current(network.module)
 
 
 def test_frozen_prefix_networks_are_chains():
@@ -134,10 +139,42 @@ def test_is_current_tracks_changes():
     module.output.linear.weight.data = torch.zeros(4, 8)  # swapped storage
     assert not network.is_current(module)
 
+    network = InferenceNetwork(module)
+    module.hidden2.append(nn.ReLU())  # an added layer
+    assert not network.is_current(module)
+
+    network = InferenceNetwork(module)
+    module.hidden2.norm.register_buffer("extra", torch.zeros(1))  # an added tensor
+    assert not network.is_current(module)
+    assert InferenceNetwork(module).is_current(module)
+
+
+def test_small_layers_run_serially_and_large_ones_on_all_threads():
+    # Small products take torch.addmm on one thread (a few microseconds for a
+    # few rows), large ones the fast kernels; both bitwise row-independent.
+    from skdnn.training.row_invariance import (
+        SERIAL_LAYER_MACS,
+        SERIAL_ROW_BLOCK,
+        rows_independent,
+    )
+
+    spec = {"n_features": 400, "hidden_layer_sizes": (100,), "n_outputs": 3}
+    module = build_mlp(MLPSpec(**spec), generator=torch.Generator().manual_seed(0)).eval()
+    big, small = InferenceNetwork(module).products
+    assert big.in_features * big.out_features > SERIAL_LAYER_MACS
+    assert not big.serial and big.rows == 4
+    serial_ok = rows_independent(
+        AtenKernels, 100, 3, torch.float32, torch.device("cpu"), block=SERIAL_ROW_BLOCK, serial=True
+    )
+    assert small.serial == serial_ok
+    if serial_ok:
+        assert small.kernels is AtenKernels and small.rows == SERIAL_ROW_BLOCK
+
 
 BATCH_INVARIANCE_NETWORKS = [
     {"activation": "relu", "hidden_layer_sizes": (100, 50)},  # fused Linear + ReLU
     {"activation": "elu", "hidden_layer_sizes": (100, 100, 100)},
+    {"activation": "relu", "hidden_layer_sizes": (400, 100)},  # serial and threaded products
     {"normalization": "batch", "input_normalization": True},  # folded batch norm
     {"activation": "prelu"},  # learned activation
     {"normalization": "layer"},  # not foldable: runs as layers
@@ -176,13 +213,15 @@ def test_empty_input_gives_empty_output():
 def test_products_that_depend_on_the_row_count_run_in_fixed_blocks(monkeypatch):
     # Where the self-check finds a kernel whose rows depend on the others (GPUs),
     # every call runs in blocks of exactly `rows` rows: still bitwise invariant.
-    import skdnn.training.inference as inference
+    import skdnn.training.row_invariance as row_invariance
 
-    monkeypatch.setattr(inference, "rows_independent", lambda *args: False)
+    monkeypatch.setattr(row_invariance, "rows_independent", lambda *args, **kwargs: False)
     spec = {"n_features": 12, "hidden_layer_sizes": (100,), "n_outputs": 4, "activation": "elu"}
     module = build_mlp(MLPSpec(**spec), generator=torch.Generator().manual_seed(0)).eval()
     network = InferenceNetwork(module)
-    assert network.blockwise and network.rows == 4
+    assert network.products and all(
+        p.blockwise and not p.serial and p.rows == 4 for p in network.products
+    )
     X = torch.randn(500, 12, generator=torch.Generator().manual_seed(3))
     everything = network(X)
     for size in (1, 17, 333):
