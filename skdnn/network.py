@@ -2,13 +2,17 @@
 
 The network is an ``nn.Sequential`` of named blocks::
 
-    input     [batch norm on the raw inputs] -> [input dropout]
+    input     [table input] -> [batch norm on the inputs] -> [input dropout]
     hidden1   Linear -> [norm "before"] -> activation -> [norm "after"] -> [dropout]
     ...
     output    Linear (logits)
 
 Blocks are the unit of transfer learning: reusing, freezing and caching count
-hidden blocks. Plain torch only; no scikit-learn import.
+hidden blocks. The table input (:class:`~skdnn.components.table_input.TableInput`:
+imputation, scaling and embedding of numeric columns, encoding of categorical
+ones) is there when the spec's ``table`` describes one; it is fitted on the
+training rows with :func:`fit_input_statistics`. Plain torch only; no
+scikit-learn import.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from torch import nn
 
 from skdnn.components.activations import make_activation
 from skdnn.components.dropout import make_dropout, resolve_dropout_type
+from skdnn.components.ensemble import BatchEnsembleLinear, MemberLinear
 from skdnn.components.initializers import initialize_kernel
 from skdnn.components.normalization import make_normalization
+from skdnn.components.table_input import TableInput
 
 INPUT_BLOCK = "input"
 OUTPUT_BLOCK = "output"
@@ -51,6 +57,8 @@ class MLPSpec:
     dropout: float = 0.0
     input_dropout: float = 0.0
     dropout_type: str = "auto"
+    #: Arguments of the :class:`~skdnn.components.table_input.TableInput` layer, or None.
+    table: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serializable representation."""
@@ -96,8 +104,8 @@ def build_mlp(spec: MLPSpec, *, generator: torch.Generator | None = None) -> nn.
 
 def _build(spec: MLPSpec, generator: torch.Generator | None) -> nn.Sequential:
     blocks: OrderedDict[str, nn.Module] = OrderedDict()
-    blocks[INPUT_BLOCK] = _input_block(spec)
-    width = spec.n_features
+    blocks[INPUT_BLOCK] = _input_block(spec, generator)
+    width = input_width(blocks[INPUT_BLOCK], spec.n_features)
     for index, size in enumerate(spec.hidden_layer_sizes):
         blocks[hidden_block_name(index)] = _hidden_block(spec, width, size, generator)
         width = size
@@ -108,11 +116,14 @@ def _build(spec: MLPSpec, generator: torch.Generator | None) -> nn.Sequential:
     return nn.Sequential(blocks)
 
 
-def _input_block(spec: MLPSpec) -> nn.Sequential:
+def _input_block(spec: MLPSpec, generator: torch.Generator | None) -> nn.Sequential:
     layers: OrderedDict[str, nn.Module] = OrderedDict()
+    if spec.table is not None:
+        layers["table"] = TableInput(**spec.table, generator=generator)
     if spec.input_normalization:
         layers["norm"] = make_normalization(
-            "batch", spec.n_features, momentum=spec.batch_norm_momentum
+            "batch", input_width(nn.Sequential(layers), spec.n_features),
+            momentum=spec.batch_norm_momentum,
         )
     if spec.input_dropout > 0:
         layers["dropout"] = make_dropout(_dropout_type(spec), spec.input_dropout)
@@ -156,6 +167,30 @@ def _dropout_type(spec: MLPSpec) -> str:
     return resolve_dropout_type(spec.dropout_type, spec.activation)
 
 
+def input_width(block: nn.Sequential, n_features: int) -> int:
+    """Width of what an input block emits for ``n_features`` input columns."""
+    table = getattr(block, "table", None)
+    return n_features if table is None else table.out_features
+
+
+def fit_input_statistics(module: nn.Sequential, X: Any, rows: Any = None) -> None:
+    """Fit the table input of ``module`` (if any) on the training rows of ``X``.
+
+    Parameters
+    ----------
+    module : torch.nn.Sequential
+        A network built by :func:`build_mlp`.
+    X : ndarray of shape (n_samples, n_features)
+        The encoded inputs (see :class:`~skdnn.components.table_input.TableInput`).
+    rows : ndarray of int, optional
+        The training rows of ``X``; all rows when None. Only a network with a
+        table input reads (and copies) them.
+    """
+    table = getattr(getattr(module, INPUT_BLOCK, None), "table", None)
+    if table is not None:
+        table.fit(X if rows is None else X[rows])
+
+
 def hidden_blocks(module: nn.Sequential) -> list[nn.Sequential]:
     """The hidden blocks of a network built by :func:`build_mlp`, bottom first."""
     return [block for name, block in module.named_children() if name.startswith("hidden")]
@@ -164,6 +199,8 @@ def hidden_blocks(module: nn.Sequential) -> list[nn.Sequential]:
 def kernels(module: nn.Module, *, exclude: tuple[str, ...] = ()) -> list[nn.Parameter]:
     """Weight matrices of every Linear layer (the targets of l1/l2 and max-norm).
 
+    Ensemble layers count too: a ``MemberLinear`` kernel has one row per
+    member's unit, a ``BatchEnsembleLinear`` one shared row per unit.
     ``exclude`` names top-level blocks whose layers are left out, e.g.
     ``(OUTPUT_BLOCK,)`` for the hidden layers' kernels only (the chapter's
     max-norm constraint).
@@ -172,5 +209,7 @@ def kernels(module: nn.Module, *, exclude: tuple[str, ...] = ()) -> list[nn.Para
         id(m) for name in exclude if hasattr(module, name) for m in getattr(module, name).modules()
     }
     return [
-        m.weight for m in module.modules() if isinstance(m, nn.Linear) and id(m) not in left_out
+        m.weight
+        for m in module.modules()
+        if isinstance(m, (nn.Linear, BatchEnsembleLinear, MemberLinear)) and id(m) not in left_out
     ]

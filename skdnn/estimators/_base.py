@@ -34,7 +34,7 @@ from skdnn.estimators._params import (
 from skdnn.estimators._sklearn_compat import InvalidParameterError, with_hint
 from skdnn.estimators._tasks import Task
 from skdnn.exceptions import TrainingInterrupted
-from skdnn.network import OUTPUT_BLOCK, kernels
+from skdnn.network import INPUT_BLOCK, OUTPUT_BLOCK, fit_input_statistics, kernels
 from skdnn.training.checkpoints import CheckpointWriter
 from skdnn.training.data import Dataset
 from skdnn.training.early_stopping import EarlyStopping
@@ -128,6 +128,7 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
                 module = self._resume_module(self.model_)
             else:
                 module = self._build_module(task.n_outputs(self), seeds)
+                fit_input_statistics(module, X, train_rows)
             self.model_ = module.to(device)
             history = self.history_ if continues else []
             result = self._train(
@@ -341,8 +342,14 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
         )
 
     def _max_norm_kernels(self, module: nn.Module) -> list[nn.Parameter]:
-        """The kernels ``max_norm`` constrains: the hidden layers' (and the output's on request)."""
-        return kernels(module, exclude=() if self.max_norm_output else (OUTPUT_BLOCK,))
+        """The kernels ``max_norm`` constrains: the hidden layers' (and the output's on request).
+
+        The input block's (a numeric embedding's linear layer) never: its
+        units are not neurons of a hidden layer.
+        """
+        return kernels(
+            module, exclude=(INPUT_BLOCK,) if self.max_norm_output else (INPUT_BLOCK, OUTPUT_BLOCK)
+        )
 
     def _build_optimizer(
         self, module: nn.Module, device: torch.device, learning_rate: float

@@ -11,23 +11,84 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.model_selection import train_test_split
-from sklearn.utils.validation import validate_data
+from sklearn.utils import check_consistent_length
+from sklearn.utils.validation import assert_all_finite, check_array, column_or_1d, validate_data
 
+from skdnn.estimators._columns import encode_table, missing_columns
 from skdnn.estimators._sklearn_compat import check_sample_weight
 from skdnn.training.data import Dataset, IndexedRows, StreamedRows
 
 
 def check_features(estimator, X, *, reset: bool) -> np.ndarray:
-    """Validate ``X`` as a 2-D finite float32 array (sparse input is densified)."""
+    """Validate ``X`` as a 2-D float32 array (sparse input is densified).
+
+    An estimator that reads tables (it has ``categorical_features``) also
+    takes categorical columns, encoded as codes (:func:`._columns.encode_table`),
+    and missing values (NaN) in numeric columns where its network imputes them;
+    for the others every value must be finite.
+    """
     if not reset:
         plain = _plain_features(estimator, X)
         if plain is not None:
             return plain
-    with naming_non_numeric_columns(X):
-        X = validate_data(
-            estimator, X, reset=reset, dtype=np.float32, accept_sparse=("csr", "csc", "coo")
+    reads_tables = hasattr(estimator, "categorical_features")
+    encoded = encode_table(estimator, X, reset=reset) if reads_tables else None
+    if encoded is None:
+        with naming_non_numeric_columns(X):
+            encoded = as_dense_features(validate_data(
+                estimator, X, reset=reset, dtype=np.float32, accept_sparse=("csr", "csc", "coo"),
+                ensure_all_finite="allow-nan" if reads_tables else True,
+            ))
+    if reads_tables:
+        _check_missing_values(estimator, encoded, reset=reset)
+    return encoded
+
+
+def check_features_and_target(
+    estimator, X, y, *, reset: bool, multi_output: bool = False, y_numeric: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`check_features` for ``X``, and ``y`` checked as scikit-learn's ``check_X_y`` does.
+
+    ``y`` must be given, finite and as long as ``X``; 1-D (a column vector is
+    raveled with a warning) unless ``multi_output``; with ``y_numeric`` an
+    object ``y`` is converted to float64.
+    """
+    if y is None:
+        raise ValueError(
+            f"This {type(estimator).__name__} estimator requires y to be passed, but the "
+            "target y is None."
         )
-    return as_dense_features(X)
+    X = check_features(estimator, X, reset=reset)
+    if multi_output:
+        y = check_array(y, ensure_2d=False, dtype=None, input_name="y", estimator=estimator)
+    else:
+        y = column_or_1d(y, warn=True)
+        assert_all_finite(y, input_name="y", estimator_name=type(estimator).__name__)
+    if y_numeric and y.dtype.kind == "O":
+        y = y.astype(np.float64)
+    check_consistent_length(X, y)
+    return X, y
+
+
+def _check_missing_values(estimator, X: np.ndarray, *, reset: bool) -> None:
+    """Note the columns with NaN at a first fit; refuse NaN a fitted network cannot impute."""
+    missing = missing_columns(X)
+    if reset:
+        estimator._missing_features = missing
+        # Known before the network is built, for the validation rows of this fit.
+        estimator._imputes_missing = estimator._table_spec() is not None
+        return
+    imputes = estimator.__dict__.get("_imputes_missing")
+    if imputes is None:  # a loaded model: its network says
+        spec = getattr(estimator, "network_spec_", None)
+        imputes = spec is not None and spec.table is not None
+    if missing.any() and not imputes:
+        raise ValueError(
+            f"X has missing values (NaN) in {int(missing.sum())} column(s), but this model "
+            "was trained without missing values, scaling or categorical columns, so its "
+            "network has no imputation: impute X first (e.g. sklearn.impute.SimpleImputer), "
+            "or refit with missing values in the training data or with input_scaling set."
+        )
 
 
 @contextlib.contextmanager
@@ -50,8 +111,10 @@ def naming_non_numeric_columns(X) -> Iterator[None]:
             raise
         raise ValueError(
             f"X has non-numeric columns: {other[:10]}{' ...' if len(other) > 10 else ''}. "
-            "Encode them first, e.g. with sklearn.preprocessing.OneHotEncoder or "
-            "OrdinalEncoder in a sklearn.compose.ColumnTransformer."
+            "Declare them with categorical_features (DNNClassifier and DNNRegressor "
+            "encode category, object and string columns by default), or encode them "
+            "first, e.g. with sklearn.preprocessing.OneHotEncoder in a "
+            "sklearn.compose.ColumnTransformer."
         ) from error
 
 
@@ -71,6 +134,7 @@ def _plain_features(estimator, X) -> np.ndarray | None:
         or X.shape[0] < 1
         or X.shape[1] != getattr(estimator, "n_features_in_", None)
         or hasattr(estimator, "feature_names_in_")
+        or getattr(estimator, "is_categorical_", None) is not None
     ):
         return None
     with np.errstate(over="ignore"):  # a float64 value beyond float32 becomes inf here

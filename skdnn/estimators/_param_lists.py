@@ -21,10 +21,45 @@ from skdnn.estimators._param_table import (
     _positive,
 )
 from skdnn.estimators._params import Hyperparameter
-from skdnn.estimators._sklearn_compat import Interval
+from skdnn.estimators._sklearn_compat import ChoiceOptions, Interval
 
 #: The hyperparameters of ``DNNClassifier``, in its ``__init__`` order.
 CLASSIFIER_NAMES = tuple(HYPERPARAMETERS)
+#: The table input's hyperparameters: only the estimators that build their own
+#: first layer (``DNNClassifier``, ``DNNRegressor``) take them.
+TABLE_INPUT_NAMES = (
+    "input_scaling", "numeric_embedding", "numeric_embedding_params", "categorical_features",
+    "categorical_encoding",
+)
+#: ``CLASSIFIER_NAMES`` without the table input's.
+_NETWORK_NAMES = tuple(name for name in CLASSIFIER_NAMES if name not in TABLE_INPUT_NAMES)
+#: The ensemble's hyperparameters: the classifiers and regressors (transfer ones
+#: included) take them, after ``mc_samples``.
+_ENSEMBLE_OWN = (
+    Hyperparameter(
+        "n_ensemble", 1, [Interval(Integral, 1, None, closed="left")], "int",
+        "Number of ensemble members trained at once as one batched network, each with its "
+        "own output layer and trained on its own loss (the mean over members is minimized); "
+        "predictions, the validation figures and early stopping use the members' mean (of "
+        "the class probabilities for a classifier). ``predict_proba_members`` (classifiers) "
+        "and ``predict(X, return_std=True)`` (regressors) expose their spread. 1 trains one "
+        "network.",
+    ),
+    Hyperparameter(
+        "ensemble_type", "batch", [ChoiceOptions({"batch", "independent"})],
+        '{"batch", "independent"}',
+        'How the members hold their hidden layers when ``n_ensemble > 1``: "batch" shares '
+        "each weight matrix and gives every member its own rank-1 adapters and biases "
+        '(BatchEnsemble, as TabM); "independent" gives every member its own weights.',
+    ),
+)
+
+
+def _with_ensemble(names: Iterable[str]) -> list[str]:
+    """``names`` with the ensemble's hyperparameters after ``mc_samples``."""
+    names = list(names)
+    place = names.index("mc_samples") + 1
+    return [*names[:place], *(h.name for h in _ENSEMBLE_OWN), *names[place:]]
 
 
 def select(
@@ -54,10 +89,10 @@ def select(
     )
 
 
-CLASSIFIER_HYPERPARAMETERS = select(CLASSIFIER_NAMES)
+CLASSIFIER_HYPERPARAMETERS = select(_with_ensemble(CLASSIFIER_NAMES), *_ENSEMBLE_OWN)
 
 SIAMESE_HYPERPARAMETERS = select(
-    ["hidden_layer_sizes", "head_layer_sizes", *CLASSIFIER_NAMES[1:]],
+    ["hidden_layer_sizes", "head_layer_sizes", *_NETWORK_NAMES[1:]],
     Hyperparameter(
         "head_layer_sizes",
         (10,),
@@ -143,8 +178,9 @@ _TRANSFER_OWN = (
 )
 TRANSFER_HYPERPARAMETERS = select(
     ["pretrained", "hidden_layer_sizes", *(h.name for h in _TRANSFER_OWN[1:]),
-     *CLASSIFIER_NAMES[1:]],
+     *_with_ensemble(_NETWORK_NAMES[1:])],
     *_TRANSFER_OWN,
+    *_ENSEMBLE_OWN,
     hidden_layer_sizes={
         "default": (),
         "doc": "Widths of the NEW hidden layers added on top of the reused ones.",
@@ -201,7 +237,7 @@ _FINE_TUNE_EPOCHS = Hyperparameter(
     "order) after the greedy stage; 0 keeps the greedy solution. Supervised fine-tuning is a "
     "``TransferDNNClassifier`` with ``n_frozen_layers=0``.",
 )
-_NAMES = [name for name in CLASSIFIER_NAMES if name not in _NOT_USED]
+_NAMES = [name for name in _NETWORK_NAMES if name not in _NOT_USED]
 _NAMES.insert(_NAMES.index("initializer_params") + 1, "fine_tune_epochs")
 AUTOENCODER_HYPERPARAMETERS = select(
     _NAMES,
@@ -249,7 +285,7 @@ REGRESSOR_NAMES = (
     *(name for name in CLASSIFIER_NAMES[1:] if name not in _CLASSIFIER_ONLY),
 )
 REGRESSOR_HYPERPARAMETERS = select(
-    REGRESSOR_NAMES, *_REGRESSOR_OWN,
+    _with_ensemble(REGRESSOR_NAMES), *_REGRESSOR_OWN, *_ENSEMBLE_OWN,
     **{name: {"doc": doc} for name, doc in _REGRESSOR_DOCS.items()},
 )
 
@@ -257,9 +293,10 @@ REGRESSOR_HYPERPARAMETERS = select(
 #: The hyperparameters of ``TransferDNNRegressor``, in its ``__init__`` order.
 TRANSFER_REGRESSOR_HYPERPARAMETERS = select(
     ["pretrained", "hidden_layer_sizes", *(h.name for h in _TRANSFER_OWN[1:]),
-     *REGRESSOR_NAMES[1:]],
+     *_with_ensemble(name for name in REGRESSOR_NAMES[1:] if name not in TABLE_INPUT_NAMES)],
     *_TRANSFER_OWN,
     *_REGRESSOR_OWN,
+    *_ENSEMBLE_OWN,
     hidden_layer_sizes={
         "default": (),
         "doc": "Widths of the NEW hidden layers added on top of the reused ones.",

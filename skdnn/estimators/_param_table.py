@@ -23,9 +23,12 @@ from numbers import Integral, Real
 import torch
 
 from skdnn.components.activations import ACTIVATIONS
+from skdnn.components.categorical import CATEGORICAL_ENCODINGS
 from skdnn.components.dropout import DROPOUT_TYPES
 from skdnn.components.initializers import INITIALIZERS
+from skdnn.components.input_scaling import INPUT_SCALINGS
 from skdnn.components.normalization import NORMALIZATIONS
+from skdnn.components.numeric_embeddings import NUMERIC_EMBEDDINGS
 from skdnn.components.optimizers import OPTIMIZERS
 from skdnn.components.schedules import LR_SCHEDULES
 from skdnn.estimators._params import MIXED_PRECISION, Hyperparameter
@@ -80,7 +83,35 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {h.name: h for h in (
     _h("batch_norm_momentum", 0.99, [_UNIT_OPEN], "float",
        "Keras meaning: ``running = running * momentum + batch * (1 - momentum)``."),
     _h("input_normalization", False, ["boolean"], "bool",
-       "Add a batch-norm layer on the raw inputs."),
+       "Add a batch-norm layer on the inputs (after the table input layer, if any)."),
+    _h("input_scaling", "auto", [ChoiceOptions({*INPUT_SCALINGS.names(), "auto"}), None],
+       "str or None",
+       'Scaling of the numeric columns, fitted on the training rows: "robust_smooth_clip" '
+       "(subtract the median, divide by the interquartile range, then bound smoothly to "
+       '(-3, 3), as RealMLP) or "robust" (no clipping); None leaves them as they are. '
+       '"auto" is "robust_smooth_clip" for a raw table (``X`` has categorical columns or '
+       "missing values) and None otherwise (scale plain arrays yourself, e.g. with a "
+       "``StandardScaler``, or set it)."),
+    _h("numeric_embedding", None, [_options(NUMERIC_EMBEDDINGS), None], "str or None",
+       'Map each numeric column to a vector before the first hidden layer: "periodic" '
+       '(trainable frequencies, cos/sin, linear + ReLU per column) or "piecewise_linear" '
+       "(position within quantile bins of the training data)."),
+    _h("numeric_embedding_params", None, [dict, None], "dict",
+       'Settings of the numeric embedding: ``n_frequencies``, ``embedding_dim``, ``sigma``, '
+       '``lite`` ("periodic"); ``n_bins``, ``embedding_dim``, ``activation`` '
+       '("piecewise_linear").'),
+    _h("categorical_features", "from_dtype", [ChoiceOptions({"from_dtype"}), "array-like", None],
+       '"from_dtype", array-like or None',
+       "Categorical columns, encoded inside the estimator: by default the ``category``, "
+       "``object`` and ``string`` columns of a pandas DataFrame; or column indices, names or a "
+       "boolean mask; None for none. Categories are learned by the first fit; a missing or "
+       "unseen value gets a code of its own. Numeric columns may hold NaN: they are filled "
+       "with the training median, plus a 0/1 column marking them for each column that had "
+       "missing values in training."),
+    _h("categorical_encoding", "auto", [_options(CATEGORICAL_ENCODINGS)],
+       '{"auto", "one_hot", "embedding"}',
+       '"auto": one-hot for columns of at most 8 categories, a trainable 8-dimensional '
+       'embedding for larger ones; "one_hot" or "embedding" for every column.'),
     _h("dropout", 0.0, [_UNIT_LEFT], "float", "Dropout rate on the output of every hidden layer."),
     _h("input_dropout", 0.0, [_UNIT_LEFT], "float", "Dropout rate on the inputs."),
     _h("dropout_type", "auto", [_options(DROPOUT_TYPES)], '{"auto", "standard", "alpha"}',

@@ -36,7 +36,9 @@ ARCHITECTURE_FIELDS = (
 #: (``warm_start``, ``partial_fit``) refuses a change of any of them.
 NETWORK_HYPERPARAMETERS = (
     "hidden_layer_sizes", "head_layer_sizes", *ARCHITECTURE_FIELDS, "n_reused_layers",
-    "n_frozen_layers",
+    "n_frozen_layers", "n_ensemble", "ensemble_type", "input_scaling", "numeric_embedding",
+    "numeric_embedding_params",
+    "categorical_features", "categorical_encoding",
 )
 #: Hyperparameters of the optimizer and the schedule: a continuing fit after a
 #: change of any of them builds both afresh, with the new values.
@@ -111,7 +113,8 @@ def comparable(name: str, value: Any) -> Any:
     """``value`` of hyperparameter ``name`` in a form equal for values that mean the same.
 
     Layer sizes become tuples of ints (``[16, 8]``, ``(16, 8)`` and
-    ``np.array([16, 8])`` agree), ``*_params`` dicts plain dicts (None is ``{}``).
+    ``np.array([16, 8])`` agree), ``*_params`` dicts plain dicts (None is ``{}``),
+    column lists (``categorical_features``) tuples.
     """
     if name.endswith("_layer_sizes"):
         try:
@@ -120,6 +123,8 @@ def comparable(name: str, value: Any) -> Any:
             return value
     if name.endswith("_params"):
         return dict(value or {})
+    if name == "categorical_features" and value is not None and not isinstance(value, str):
+        return tuple(np.asarray(value).ravel().tolist())  # indices, names or a mask
     return value
 
 

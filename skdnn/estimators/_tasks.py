@@ -20,10 +20,9 @@ import numpy as np
 import torch
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import validate_data
 
 from skdnn.components.losses import regression_loss
-from skdnn.estimators._data import as_dense_features, naming_non_numeric_columns, row_weights
+from skdnn.estimators._data import check_features_and_target, row_weights
 from skdnn.training.objectives import Objective, cross_entropy_objective
 from skdnn.training.regression import TargetScale, regression_objective
 
@@ -82,11 +81,7 @@ class ClassificationTask:
 
     def validate(self, estimator: Any, X: Any, y: Any, *, reset: bool) -> tuple[Any, Any]:
         """Validate ``X`` and a 1-D binary or multiclass ``y``."""
-        with naming_non_numeric_columns(X):
-            X, y = validate_data(
-                estimator, X, y, reset=reset, dtype=np.float32,
-                accept_sparse=("csr", "csc", "coo"),
-            )
+        X, y = check_features_and_target(estimator, X, y, reset=reset)
         kind = type_of_target(y, input_name="y")
         check_classification_targets(y)
         if kind not in ("binary", "multiclass"):
@@ -94,7 +89,7 @@ class ClassificationTask:
                 f"{type(estimator).__name__} supports binary and multiclass targets; "
                 f"got a {kind!r} target."
             )
-        return as_dense_features(X), y
+        return X, y
 
     def learn(
         self, estimator: Any, y: np.ndarray, weight: np.ndarray | None = None
@@ -173,11 +168,9 @@ class RegressionTask:
 
     def validate(self, estimator: Any, X: Any, y: Any, *, reset: bool) -> tuple[Any, Any]:
         """Validate ``X`` and a finite numeric 1-D or 2-D ``y`` (non-negative for Poisson)."""
-        with naming_non_numeric_columns(X):
-            X, y = validate_data(
-                estimator, X, y, reset=reset, dtype=np.float32,
-                accept_sparse=("csr", "csc", "coo"), multi_output=True, y_numeric=True,
-            )
+        X, y = check_features_and_target(
+            estimator, X, y, reset=reset, multi_output=True, y_numeric=True
+        )
         owner = type(estimator).__name__
         if y.dtype.kind not in "biuf":
             example = np.ravel(y)[:1].tolist()
@@ -191,7 +184,7 @@ class RegressionTask:
                 f'loss="{self.loss.name}" needs non-negative targets; y has values down to '
                 f"{y.min():g}."
             )
-        return as_dense_features(X), y
+        return X, y
 
     def learn(
         self, estimator: Any, y: np.ndarray, weight: np.ndarray | None = None

@@ -19,11 +19,20 @@ from skdnn.estimators._params import (
 )
 from skdnn.estimators._sklearn_compat import _fit_context
 from skdnn.estimators._tasks import ClassificationTask
-from skdnn.estimators._tools import ModelToolsMixin, MonteCarloProbabilitiesMixin
+from skdnn.estimators._tools import (
+    EnsembleProbabilitiesMixin,
+    ModelToolsMixin,
+    MonteCarloProbabilitiesMixin,
+)
 
 
 class DNNClassifier(
-    ClassifierMixin, MonteCarloProbabilitiesMixin, ModelToolsMixin, MLPNetworkMixin, BaseDNN
+    ClassifierMixin,
+    MonteCarloProbabilitiesMixin,
+    EnsembleProbabilitiesMixin,
+    ModelToolsMixin,
+    MLPNetworkMixin,
+    BaseDNN,
 ):
     """Deep feed-forward neural network classifier on PyTorch.
 
@@ -82,10 +91,17 @@ class DNNClassifier(
         normalization_position="before",
         batch_norm_momentum=0.99,
         input_normalization=False,
+        input_scaling="auto",
+        numeric_embedding=None,
+        numeric_embedding_params=None,
+        categorical_features="from_dtype",
+        categorical_encoding="auto",
         dropout=0.0,
         input_dropout=0.0,
         dropout_type="auto",
         mc_samples=0,
+        n_ensemble=1,
+        ensemble_type="batch",
         l1=0.0,
         l2=0.0,
         max_norm=None,
@@ -253,6 +269,8 @@ class DNNClassifier(
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        # NaN is imputed by the table input layer (not by the transfer subclasses).
+        tags.input_tags.allow_nan = hasattr(self, "categorical_features")
         return tags
 
 

@@ -11,6 +11,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from skdnn.components.losses import regression_loss
 from skdnn.estimators._base import BaseDNN
 from skdnn.estimators._data import check_features
 from skdnn.estimators._network import MLPNetworkMixin
@@ -21,12 +22,14 @@ from skdnn.estimators._params import (
 )
 from skdnn.estimators._sklearn_compat import _fit_context
 from skdnn.estimators._tasks import RegressionTask
-from skdnn.estimators._tools import ModelToolsMixin
+from skdnn.estimators._tools import EnsembleMembersMixin, ModelToolsMixin
 from skdnn.exceptions import SkdnnWarning
 from skdnn.training.mc_dropout import dropout_layers, mc_dropout_moments
 
 
-class DNNRegressor(RegressorMixin, ModelToolsMixin, MLPNetworkMixin, BaseDNN):
+class DNNRegressor(
+    RegressorMixin, EnsembleMembersMixin, ModelToolsMixin, MLPNetworkMixin, BaseDNN
+):
     """Deep feed-forward neural network regressor on PyTorch.
 
     The hidden layers take every technique of ``DNNClassifier`` (initialization,
@@ -100,10 +103,17 @@ class DNNRegressor(RegressorMixin, ModelToolsMixin, MLPNetworkMixin, BaseDNN):
         normalization_position="before",
         batch_norm_momentum=0.99,
         input_normalization=False,
+        input_scaling="auto",
+        numeric_embedding=None,
+        numeric_embedding_params=None,
+        categorical_features="from_dtype",
+        categorical_encoding="auto",
         dropout=0.0,
         input_dropout=0.0,
         dropout_type="auto",
         mc_samples=0,
+        n_ensemble=1,
+        ensemble_type="batch",
         l1=0.0,
         l2=0.0,
         max_norm=None,
@@ -194,6 +204,11 @@ class DNNRegressor(RegressorMixin, ModelToolsMixin, MLPNetworkMixin, BaseDNN):
             hold_out=False,
         )
 
+    @property
+    def _member_combination(self) -> str:
+        """Ensemble members combine as the mean of their predicted means (see the loss's link)."""
+        return "log_mean_exp" if regression_loss(self.loss).link == "log" else "mean"
+
     def _task(self) -> RegressionTask:
         params = {"delta": self.huber_delta} if self.loss == "huber" else {}
         return RegressionTask(self.loss, params, self.target_scaling)
@@ -211,6 +226,8 @@ class DNNRegressor(RegressorMixin, ModelToolsMixin, MLPNetworkMixin, BaseDNN):
             Monte-Carlo dropout passes (``mc_samples`` of them, 100 when it is
             0); the mean over the same passes is returned as the prediction.
             Needs dropout in the network (``dropout`` or ``input_dropout``).
+            With ``n_ensemble > 1`` the standard deviation across the ensemble
+            members instead, beside their mean (no dropout needed).
 
         Returns
         -------
@@ -229,9 +246,12 @@ class DNNRegressor(RegressorMixin, ModelToolsMixin, MLPNetworkMixin, BaseDNN):
         check_is_fitted(self)
         X = check_features(self, X, reset=False)
         task = self._task()
-        if not (return_std or self.mc_samples > 0):
+        if return_std and self.n_ensemble > 1:  # the spread of the ensemble members
+            mean, std = self._member_moments(X, task.values)
+        elif not (return_std or self.mc_samples > 0):
             return task.decode(self, self._forward(X))
-        mean, std = self._mc_dropout(X, task, self.mc_samples or 100, require=return_std)
+        else:
+            mean, std = self._mc_dropout(X, task, self.mc_samples or 100, require=return_std)
         if not self.outputs_2d_:
             mean, std = mean[:, 0], std[:, 0]
         return (mean, std) if return_std else mean
@@ -263,4 +283,6 @@ class DNNRegressor(RegressorMixin, ModelToolsMixin, MLPNetworkMixin, BaseDNN):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.target_tags.multi_output = True
+        # NaN is imputed by the table input layer (not by the transfer subclasses).
+        tags.input_tags.allow_nan = hasattr(self, "categorical_features")
         return tags

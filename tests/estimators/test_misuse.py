@@ -129,8 +129,9 @@ def test_non_numeric_dataframe_columns_are_named(data):
     X, y = data
     frame = pd.DataFrame(X[:, :3], columns=["a", "b", "c"])
     frame["colour"] = "red"
-    with pytest.raises(ValueError, match="colour"):
-        small().fit(frame, y)
+    with pytest.raises(ValueError, match=r"non-numeric columns: \['colour'\]"):
+        small(categorical_features=None).fit(frame, y)
+    assert small().fit(frame, y).is_categorical_.tolist() == [False] * 3 + [True]
 
 
 def test_read_only_inputs_do_not_leak_torch_warnings(data):

@@ -13,6 +13,7 @@ from skdnn.estimators import (
     TransferDNNClassifier,
     TransferDNNRegressor,
 )
+from skdnn.estimators._param_lists import TABLE_INPUT_NAMES
 from skdnn.estimators._param_table import HYPERPARAMETERS
 
 ESTIMATORS = [
@@ -42,11 +43,14 @@ def test_constraints_and_docs_come_from_the_table(cls):
 
 
 def test_shared_rows_are_shared():
-    # The classifiers take every row with the table's default (bar their own widths).
+    # The classifiers take every row with the table's default (bar their own widths);
+    # the table input's rows only those that build their own first layer.
     for cls in (DNNClassifier, TransferDNNClassifier, SiameseDNNClassifier):
         rows = {h.name: h for h in cls._hyperparameters}
         for name, row in HYPERPARAMETERS.items():
-            if name != "hidden_layer_sizes":
+            if name in TABLE_INPUT_NAMES and cls is not DNNClassifier:
+                assert name not in rows, (cls.__name__, name)
+            elif name != "hidden_layer_sizes":
                 assert rows[name] == row, (cls.__name__, name)
 
 
