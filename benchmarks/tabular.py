@@ -40,6 +40,7 @@ from tabular_runner import (
 )
 
 from skdnn import DNNClassifier
+from skdnn.configs import TABULAR
 
 REFERENCE = "MLPClassifier"
 METRICS = ("accuracy", "error", "log_loss", "fit_seconds")
@@ -65,8 +66,9 @@ def _has_pytabkit() -> bool:
 
 SYSTEMS: dict[str, Factory] = {
     "skdnn defaults": lambda seed: one_hot_pipeline(DNNClassifier(random_state=seed)),
-    # The tabular configuration of issue 14 goes here, e.g.
-    # "skdnn tabular": lambda seed: DNNClassifier(**skdnn.configs.TABULAR, random_state=seed),
+    # The tabular configuration reads the raw DataFrame (categories, NaN) itself.
+    "skdnn tabular": lambda seed: DNNClassifier(**TABULAR, random_state=seed),
+    "skdnn tabular k=4": lambda seed: DNNClassifier(**TABULAR, n_ensemble=4, random_state=seed),
     "MLPClassifier": lambda seed: one_hot_pipeline(MLPClassifier(random_state=seed)),
     "HistGradientBoosting": lambda seed: HistGradientBoostingClassifier(random_state=seed),
     "LogisticRegression": lambda seed: one_hot_pipeline(LogisticRegression(max_iter=1000)),

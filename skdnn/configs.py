@@ -2,8 +2,10 @@
 
 Each set is a read-only mapping of constructor arguments: pass it with
 ``DNNClassifier(hidden_layer_sizes=..., **DEFAULT)`` and override single
-values with ``{**DEFAULT, "learning_rate": 0.01}``. The sets follow the
-chapter's practical guidelines (:doc:`/guide/guidelines` explains each value).
+values with ``{**DEFAULT, "learning_rate": 0.01}``. ``DEFAULT`` and
+``SELF_NORMALIZING`` follow the chapter's practical guidelines
+(:doc:`/guide/guidelines` explains each value); ``TABULAR`` is the
+recommended start on a table, chosen on a benchmark (:doc:`/guide/tabular`).
 
 This module imports nothing (no torch), so reading a set is free.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-__all__ = ["DEFAULT", "SELF_NORMALIZING"]
+__all__ = ["DEFAULT", "SELF_NORMALIZING", "TABULAR"]
 
 # default-start
 #: The default configuration of a deep network of dense layers (Table 11-3).
@@ -55,3 +57,27 @@ SELF_NORMALIZING = MappingProxyType({
     "max_epochs": 30,
 })
 # self-normalizing-end
+
+# tabular-start
+#: The tabular configuration: ``DNNClassifier(**TABULAR).fit(frame, y)`` on a
+#: pandas DataFrame (categorical columns and missing values are handled inside).
+#: Chosen on six development data sets of ``benchmarks/tabular.py``.
+TABULAR = MappingProxyType({
+    "hidden_layer_sizes": (192, 192),
+    "input_scaling": "robust_smooth_clip",   # median/IQR, then smoothly into (-3, 3)
+    "numeric_embedding": "periodic",         # each number -> 12 values (PLR, lite)
+    "numeric_embedding_params": {"n_frequencies": 16, "embedding_dim": 12, "sigma": 0.1,
+                                 "lite": True},
+    "categorical_encoding": "auto",          # one-hot up to 8 categories, else embeddings
+    "label_smoothing": 0.1,
+    "optimizer": "adamw",
+    "learning_rate": 0.003,
+    "beta_2": 0.95,
+    "lr_schedule": "cosine",                 # decays to 0 over max_epochs
+    "batch_size": 256,
+    "max_epochs": 40,
+    "early_stopping": True,
+    "patience": 10,
+    "restore_best_weights": True,
+})
+# tabular-end

@@ -128,7 +128,8 @@ def test_tabular_summary_geometric_means_and_error_floor(tabular):
 
 def test_tabular_quick_mode_runs(tabular, tmp_path):
     out = tmp_path / "tabular.json"
-    systems = ["MLPClassifier", "skdnn defaults", "HistGradientBoosting", "LogisticRegression"]
+    systems = ["MLPClassifier", "skdnn defaults", "skdnn tabular", "HistGradientBoosting",
+               "LogisticRegression"]
     threads = torch.get_num_threads()
     try:  # one thread: the shared CI cores are slowest when oversubscribed
         with threadpool_limits(1):

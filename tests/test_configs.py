@@ -7,13 +7,15 @@ from sklearn.preprocessing import StandardScaler
 
 import skdnn
 from skdnn import DNNClassifier, configs
-from skdnn.configs import DEFAULT, SELF_NORMALIZING
+from skdnn.configs import DEFAULT, SELF_NORMALIZING, TABULAR
 
 
-@pytest.mark.parametrize("config", [DEFAULT, SELF_NORMALIZING], ids=["default", "snn"])
+@pytest.mark.parametrize(
+    "config", [DEFAULT, SELF_NORMALIZING, TABULAR], ids=["default", "snn", "tabular"]
+)
 def test_a_config_fits_and_sets_what_it_says(config):
     X, y = make_classification(n_samples=120, n_features=6, random_state=0)
-    model = DNNClassifier(hidden_layer_sizes=(16, 16), **{**config, "max_epochs": 3})
+    model = DNNClassifier(**{"hidden_layer_sizes": (16, 16), **config, "max_epochs": 3})
     make_pipeline(StandardScaler(), model).fit(X, y)
     params = model.get_params()
     assert all(params[key] == value for key, value in config.items() if key != "max_epochs")
@@ -27,3 +29,16 @@ def test_configs_are_read_only_and_follow_the_tables():
     assert (SELF_NORMALIZING["activation"], SELF_NORMALIZING["dropout_type"]) == ("selu", "alpha")
     assert DEFAULT["lr_schedule"] == SELF_NORMALIZING["lr_schedule"] == "1cycle"
     assert skdnn.configs is configs
+
+
+def test_the_tabular_config_fits_a_raw_dataframe():
+    pd = pytest.importorskip("pandas")
+    X, y = make_classification(n_samples=200, n_features=4, random_state=0)
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    frame["kind"] = pd.Categorical(["x" if v > 0 else "y" for v in X[:, 0]])
+    frame.loc[::10, "b"] = float("nan")
+    model = DNNClassifier(**{**TABULAR, "max_epochs": 3}).fit(frame, y)
+    table = model.model_.input.table
+    assert table.config["scaling"] == "robust_smooth_clip"
+    assert table.config["embedding"] == "periodic" and table.config["missing_indicators"] == [1]
+    assert model.predict_proba(frame).shape == (200, 2)
