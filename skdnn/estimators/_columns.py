@@ -12,9 +12,12 @@ imputes, scales and encodes them.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils.validation import check_array, validate_data
 
 from skdnn.components.categorical import CategoryCodes
@@ -95,6 +98,33 @@ def _column_indices(chosen: np.ndarray, X: Any, n_features: int) -> list[int]:
     return indices
 
 
+@contextlib.contextmanager
+def naming_non_numeric_columns(X) -> Iterator[None]:
+    """Turn a failed conversion of a DataFrame into a ``ValueError`` naming its non-numeric columns.
+
+    Strings, categories and dates need encoding first; numpy's own error
+    ("could not convert string to float") names neither the column nor the remedy.
+    """
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        dtypes = getattr(X, "dtypes", None)
+        if dtypes is None or not hasattr(dtypes, "items"):
+            raise
+        other = [
+            str(name) for name, kind in dtypes.items() if getattr(kind, "kind", "O") not in "biuf"
+        ]
+        if not other:
+            raise
+        raise ValueError(
+            f"X has non-numeric columns: {other[:10]}{' ...' if len(other) > 10 else ''}. "
+            "Declare them with categorical_features (DNNClassifier and DNNRegressor "
+            "encode category, object and string columns by default), or encode them "
+            "first, e.g. with sklearn.preprocessing.OneHotEncoder in a "
+            "sklearn.compose.ColumnTransformer."
+        ) from error
+
+
 def encode_table(estimator: Any, X: Any, *, reset: bool) -> np.ndarray | None:
     """``X`` as a float32 matrix with category codes, or None when it has no categorical column.
 
@@ -130,16 +160,19 @@ def encode_table(estimator: Any, X: Any, *, reset: bool) -> np.ndarray | None:
         return None
     validate_data(estimator, X, reset=reset, skip_check_array=True)  # names, column count
     frame = X if hasattr(X, "iloc") else None
+    if sp.issparse(X):
+        X = X.toarray()
     values = None if frame is not None else np.asarray(X, dtype=object)
     numeric = np.flatnonzero(~mask)
 
     def columns(index: np.ndarray) -> Any:
         return frame.iloc[:, index] if frame is not None else values[:, index]
 
-    numbers = check_array(
-        columns(numeric), dtype=np.float32, ensure_all_finite="allow-nan",
-        ensure_min_features=0, input_name="X", estimator=estimator,
-    ) if numeric.size else None
+    with naming_non_numeric_columns(columns(numeric)):
+        numbers = check_array(
+            columns(numeric), dtype=np.float32, ensure_all_finite="allow-nan",
+            ensure_min_features=0, input_name="X", estimator=estimator,
+        ) if numeric.size else None
     categorical = np.asarray(columns(np.flatnonzero(mask)), dtype=object)
     if reset:
         codes = CategoryCodes().fit(categorical)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import mmap
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -14,7 +12,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_consistent_length
 from sklearn.utils.validation import assert_all_finite, check_array, column_or_1d, validate_data
 
-from skdnn.estimators._columns import encode_table, missing_columns
+from skdnn.estimators._columns import encode_table, missing_columns, naming_non_numeric_columns
 from skdnn.estimators._sklearn_compat import check_sample_weight
 from skdnn.training.data import Dataset, IndexedRows, StreamedRows
 
@@ -89,33 +87,6 @@ def _check_missing_values(estimator, X: np.ndarray, *, reset: bool) -> None:
             "network has no imputation: impute X first (e.g. sklearn.impute.SimpleImputer), "
             "or refit with missing values in the training data or with input_scaling set."
         )
-
-
-@contextlib.contextmanager
-def naming_non_numeric_columns(X) -> Iterator[None]:
-    """Turn a failed conversion of a DataFrame into a ``ValueError`` naming its non-numeric columns.
-
-    Strings, categories and dates need encoding first; numpy's own error
-    ("could not convert string to float") names neither the column nor the remedy.
-    """
-    try:
-        yield
-    except (ValueError, TypeError) as error:
-        dtypes = getattr(X, "dtypes", None)
-        if dtypes is None or not hasattr(dtypes, "items"):
-            raise
-        other = [
-            str(name) for name, kind in dtypes.items() if getattr(kind, "kind", "O") not in "biuf"
-        ]
-        if not other:
-            raise
-        raise ValueError(
-            f"X has non-numeric columns: {other[:10]}{' ...' if len(other) > 10 else ''}. "
-            "Declare them with categorical_features (DNNClassifier and DNNRegressor "
-            "encode category, object and string columns by default), or encode them "
-            "first, e.g. with sklearn.preprocessing.OneHotEncoder in a "
-            "sklearn.compose.ColumnTransformer."
-        ) from error
 
 
 def _plain_features(estimator, X) -> np.ndarray | None:

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -204,3 +205,15 @@ def test_regressor_reads_tables_and_works_in_searches():
         "input_scaling"]
     scores = cross_val_score(DNNClassifier(**FAST), frame, _job_target(frame), cv=3)
     assert np.isfinite(scores).all()
+
+
+def test_a_date_column_is_named_and_sparse_codes_are_read():
+    frame = _frame()
+    frame["when"] = pd.date_range("2020-01-01", periods=len(frame))
+    with pytest.raises(ValueError, match=r"non-numeric columns: \['when'\]"):
+        DNNClassifier(**FAST).fit(frame, _job_target(frame))
+    rng = np.random.default_rng(5)
+    codes = sp.csr_matrix(rng.integers(0, 3, (60, 2)).astype(float))
+    clf = DNNClassifier(**FAST, categorical_features=[0]).fit(codes, rng.integers(0, 2, 60))
+    assert clf.categories_ == [[0.0, 1.0, 2.0]]
+    assert clf.predict(codes[:1]).shape == (1,)
