@@ -19,7 +19,7 @@ from skdnn._utils.threads import FitThreads
 from skdnn.components.optimizers import build_optimizer
 from skdnn.components.regularizers import Regularization
 from skdnn.components.schedules import LRScheduleAdapter
-from skdnn.estimators._data import split_validation, to_dataset
+from skdnn.estimators._data import split_validation, to_dataset, unpack_validation_data
 from skdnn.estimators._fitted import FittedNetworkMixin
 from skdnn.estimators._params import (
     MIXED_PRECISION,
@@ -155,7 +155,7 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
     ) -> tuple[np.ndarray | None, Dataset | None]:
         """Rows to train on (None: all of them) and the validation ``Dataset`` (or None)."""
         if validation_data is not None:
-            X_val, y_val = _unpack_validation(validation_data)
+            X_val, y_val = unpack_validation_data(validation_data)
             try:
                 X_val, y_val = task.validate(self, X_val, y_val, reset=False)
                 encoded = task.encode(self, y_val)
@@ -393,9 +393,3 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
         vars(self).update(self._fitted_structure(self.model_))
         self.model_.eval()
         self._prepare_inference()
-
-
-def _unpack_validation(validation_data) -> tuple[Any, Any]:
-    if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
-        raise ValueError("validation_data must be a tuple (X_val, y_val).")
-    return validation_data[0], validation_data[1]

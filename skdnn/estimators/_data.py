@@ -143,6 +143,13 @@ def row_weights(X: np.ndarray, sample_weight, per_class: np.ndarray | None) -> n
     return (weight * (len(weight) / total)).astype(np.float32)
 
 
+def unpack_validation_data(validation_data) -> tuple:
+    """``(X_val, y_val)`` from ``fit``'s ``validation_data``, or a ``ValueError``."""
+    if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
+        raise ValueError("validation_data must be a tuple (X_val, y_val).")
+    return validation_data[0], validation_data[1]
+
+
 def split_validation(
     y: np.ndarray, fraction: float, seed: int, *, stratify: bool = True
 ) -> tuple[np.ndarray, np.ndarray] | None:

@@ -277,8 +277,12 @@ _REGRESSOR_DOCS = {
     "epochs.",
     "validation_fraction": "Share of the training data held out (at random) for early "
     "stopping when ``fit`` gets no ``validation_data``.",
+    "monitor": 'Validation figure that picks the best epoch (early stopping, restored '
+    'weights): "val_loss", "val_rmse" or "val_r2" (r2 improves upwards, the others '
+    "downwards). Without a validation split its training counterpart is used. A figure the "
+    "fit does not record raises a ``ValueError``.",
 }
-_CLASSIFIER_ONLY = ("class_weight", "label_smoothing", "monitor")
+_CLASSIFIER_ONLY = ("class_weight", "label_smoothing")
 #: The hyperparameters of ``DNNRegressor``, in its ``__init__`` order.
 REGRESSOR_NAMES = (
     "hidden_layer_sizes", *(h.name for h in _REGRESSOR_OWN),

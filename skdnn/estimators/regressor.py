@@ -123,6 +123,7 @@ class DNNRegressor(
         early_stopping=True,
         validation_fraction=0.1,
         patience=10,
+        monitor="val_loss",
         min_delta=1e-4,
         restore_best_weights=True,
         augment=None,

@@ -256,6 +256,7 @@ class TransferDNNRegressor(TransferLayersMixin, DNNRegressor):
         early_stopping=True,
         validation_fraction=0.1,
         patience=10,
+        monitor="val_loss",
         min_delta=0.0001,
         restore_best_weights=True,
         augment=None,

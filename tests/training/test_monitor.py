@@ -43,3 +43,21 @@ def test_unrecorded_figure_is_a_value_error_naming_the_recorded_ones():
     X, y = _data()
     with pytest.raises(ValueError, match=r"monitor='val_r2'.*val_accuracy"):
         DNNClassifier(monitor="val_r2", early_stopping=True, max_epochs=2).fit(X, y)
+
+
+def test_a_regressor_picks_its_epoch_by_r2_upwards_or_rmse_downwards():
+    from sklearn.datasets import make_regression
+
+    from skdnn import DNNRegressor
+
+    X, y = make_regression(n_samples=300, n_features=8, noise=30.0, random_state=0)
+    params = dict(hidden_layer_sizes=(64, 64), max_epochs=25, early_stopping=True,
+                  patience=25, random_state=0, learning_rate=0.01)
+    by_r2 = DNNRegressor(monitor="val_r2", **params).fit(X, y)
+    by_rmse = DNNRegressor(monitor="val_rmse", **params).fit(X, y)
+    r2 = [r["val_r2"] for r in by_r2.history_]
+    rmse = [r["val_rmse"] for r in by_rmse.history_]
+    assert by_r2.best_epoch_ == int(np.argmax(r2)) + 1
+    assert by_rmse.best_epoch_ == int(np.argmin(rmse)) + 1
+    with pytest.raises(ValueError, match=r"monitor='val_accuracy'.*val_r2"):
+        DNNRegressor(monitor="val_accuracy", max_epochs=2).fit(X, y)
