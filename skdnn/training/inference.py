@@ -263,7 +263,7 @@ class InferenceNetwork:
             return self._run_module(X)
         # The ops hold detached weights and run parameterized layers without
         # grad: no autograd context to enter (which costs more than a product).
-        h = X.detach() if n_rows else X.new_zeros((1, *X.shape[1:]))
+        h = (X.detach() if X.requires_grad else X) if n_rows else X.new_zeros((1, *X.shape[1:]))
         rows = max(n_rows, 1)
         small = rows * self._macs_per_row < SERIAL_MAX_MACS
         with one_thread(small and X.device.type == "cpu"):

@@ -40,6 +40,10 @@ from skdnn.training.gemm import AtenKernels, Kernels, kernels_for
 
 #: Rows of a block: every product runs on a multiple of this many rows.
 ROW_BLOCK = 4
+#: Blocks tried for a product that does not run on one thread, smallest first
+#: (one row often takes a matrix-vector kernel of its own; oneDNN's products
+#: agree from two rows on).
+_BLOCKS = (2, ROW_BLOCK)
 #: Rows of a block of a product that runs on one thread (``serial``).
 SERIAL_ROW_BLOCK = 16
 #: Elements processed together by torch's vectorized element-wise loops, for
@@ -150,7 +154,8 @@ def rows_independent(
     """Whether ``kernels.linear`` gives every row the same bits in any multiple of a block.
 
     Checked once per process for each shape, dtype, device, block, thread
-    count and ``serial``: a random layer's product over 512 rows (on all
+    count and ``serial``, with the weights as the kernels prepare them for a
+    block (``kernels.prepare``): a random layer's product over 512 rows (on all
     threads, or on one when ``serial``) is compared, bit for bit, with the
     products of its first block and of its first three blocks (on one thread,
     as small calls run) and of its rows in another order.
@@ -196,9 +201,10 @@ def _rows_independent(
     order = torch.randperm(_CHECK_ROWS, generator=generator).to(device)
 
     def linear(x: torch.Tensor) -> torch.Tensor:
-        return kernels.linear(x, W, b)
+        return kernels.linear(x, prepared, b)
 
     try:
+        prepared = kernels.prepare(W, block)
         with torch.inference_mode(), one_thread(threads == 1 and device.type == "cpu"):
             everything = linear(X)
             shuffled = linear(X[order])
@@ -219,13 +225,13 @@ class Product:
 
     Small layers on the CPU (at most :data:`SERIAL_LAYER_MACS` multiply-adds
     per row) use ``torch.addmm`` on one thread in blocks of
-    :data:`SERIAL_ROW_BLOCK` rows, when the
-    self-check finds it row-independent there: the BLAS call costs a few
-    microseconds where oneDNN's costs about twenty, and one thread loses little
-    on such a layer. Other layers use the fastest kernels for their weights
-    (:func:`~skdnn.training.gemm.kernels_for`) on multiples of
-    :data:`ROW_BLOCK` rows, in separate blocks
-    of that size (``blockwise``) if even those are not row-independent.
+    :data:`SERIAL_ROW_BLOCK` rows, when the self-check finds it
+    row-independent there: the BLAS call costs a few microseconds where
+    oneDNN's costs about twenty, and one thread loses little on such a layer.
+    Other layers use the fastest kernels for their weights
+    (:func:`~skdnn.training.gemm.kernels_for`) on multiples of 2 rows, or of
+    :data:`ROW_BLOCK` rows, whichever the self-check finds row-independent
+    first, or else in separate blocks of :data:`ROW_BLOCK` rows (``blockwise``).
 
     A ReLU after the layer is fused into the product; another element-wise
     activation (:func:`is_elementwise`) is
@@ -235,7 +241,9 @@ class Product:
     Parameters
     ----------
     layer : torch.nn.Linear
-        The layer (its weights are used, not copied).
+        The layer. Its weights are used, not copied, except in the layout the
+        kernels prefer (``kernels.prepare``: oneDNN's blocked copy), which does
+        not follow later changes of the layer: build a new product then.
     relu : bool
         Whether a ReLU follows and is fused into the product.
     """
@@ -253,14 +261,20 @@ class Product:
             and rows_independent(AtenKernels, *shape, block=SERIAL_ROW_BLOCK, serial=True)
         )
         self.kernels: Kernels = AtenKernels if self.serial else kernels_for(self.weight)
-        #: Calls run on a multiple of this many rows.
+        #: Calls run on a multiple of this many rows: the smallest block that
+        #: the self-check finds row-independent.
         self.rows = SERIAL_ROW_BLOCK if self.serial else ROW_BLOCK
         #: Whether calls run block by block, each block exactly ``rows`` rows.
-        self.blockwise = not self.serial and not rows_independent(self.kernels, *shape)
+        self.blockwise = False
+        if not self.serial:
+            blocks = [b for b in _BLOCKS if rows_independent(self.kernels, *shape, block=b)]
+            self.rows = blocks[0] if blocks else ROW_BLOCK
+            self.blockwise = not blocks
         self._relu = relu
         self._fast = self.kernels.linear_relu if relu else self.kernels.linear
         self._aten = AtenKernels.linear_relu if relu else AtenKernels.linear
         self._weight_t = self.weight.t()
+        self._prepared = self.kernels.prepare(self.weight, self.rows)
         self._activation: Callable[[torch.Tensor], torch.Tensor] | None = None
         #: Whether an element-wise layer can run on the outputs as they are.
         self.aligned = (
@@ -280,11 +294,12 @@ class Product:
             h = h[:needed] if h.shape[0] > needed else pad_rows(h, self.rows)
         if self.serial:
             return on_one_thread(self._addmm, h)
-        kernel = self._fast if h.dtype == self.weight.dtype else self._aten
+        same = h.dtype == self.weight.dtype
+        kernel, weight = (self._fast, self._prepared) if same else (self._aten, self.weight)
         if self.blockwise:
-            out = torch.cat([kernel(b, self.weight, self.bias) for b in h.split(self.rows)])
+            out = torch.cat([kernel(b, weight, self.bias) for b in h.split(self.rows)])
         else:
-            out = kernel(h, self.weight, self.bias)
+            out = kernel(h, weight, self.bias)
         if self._activation is None:
             return out
         return on_one_thread(self._activation, out) if out.is_cpu else self._activation(out)

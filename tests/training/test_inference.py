@@ -162,7 +162,7 @@ def test_small_layers_run_serially_and_large_ones_on_all_threads():
     module = build_mlp(MLPSpec(**spec), generator=torch.Generator().manual_seed(0)).eval()
     big, small = InferenceNetwork(module).products
     assert big.in_features * big.out_features > SERIAL_LAYER_MACS
-    assert not big.serial and big.rows == 4
+    assert not big.serial and big.rows in (2, 4)
     serial_ok = rows_independent(
         AtenKernels, 100, 3, torch.float32, torch.device("cpu"), block=SERIAL_ROW_BLOCK, serial=True
     )
