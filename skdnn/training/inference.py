@@ -232,10 +232,10 @@ class InferenceNetwork:
         whose layers hold the same parameter and buffer tensors, each with the
         same storage and not modified in place since (torch counts every
         in-place change of a tensor, optimizer steps and ``load_state_dict``
-        included). A write through ``tensor.data`` is not counted by torch:
-        a network without batch norm runs on its own weights and sees it
-        anyway; a folded copy does not, so change weights in place under
-        ``torch.no_grad()`` (or assign new tensors) rather than through ``.data``.
+        included). A write through ``tensor.data`` is not counted by torch,
+        and folded or prepacked copies of the weights would not see it: change
+        weights in place under ``torch.no_grad()`` (or assign new tensors)
+        rather than through ``.data``.
         The check costs a few microseconds: one look at each tensor.
         """
         if module is not self.module:
