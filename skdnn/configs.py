@@ -65,12 +65,13 @@ SELF_NORMALIZING = MappingProxyType({
 TABULAR = MappingProxyType({
     "hidden_layer_sizes": (192, 192),
     "input_scaling": "robust_smooth_clip",   # median/IQR, then smoothly into (-3, 3)
-    "numeric_embedding": "periodic",         # each number -> 12 values (PLR, lite)
-    "numeric_embedding_params": {"n_frequencies": 16, "embedding_dim": 12, "sigma": 0.1,
+    "numeric_embedding": "periodic",         # each number -> 8 values (PLR, lite)
+    "numeric_embedding_params": {"n_frequencies": 8, "embedding_dim": 8, "sigma": 0.1,
                                  "lite": True},
     "categorical_encoding": "auto",          # one-hot up to 8 categories, else embeddings
     "label_smoothing": 0.1,
     "optimizer": "adamw",
+    "optimizer_params": {"weight_decay": 0.01},  # decoupled; annealed with the rate
     "learning_rate": 0.003,
     "beta_2": 0.95,
     "lr_schedule": "cosine",                 # decays to 0 over max_epochs
