@@ -40,24 +40,11 @@ EXPECTED_FAILURES = {
 }
 
 
-_AUTOENCODER_TRANSFORM = (
-    "StackedAutoencoder.transform still runs its blocks through "
-    "skdnn.training.freezing.run_blocks, not the batch-invariant InferenceNetwork "
-    "(InferenceNetwork(self.model_[start:stop]) would do); at 100 units the float32 "
-    "codes then differ by ~4e-7 between subsets."
-)
-
-
 def expected_failed_checks(estimator):
-    # Subset and order invariance of predictions hold bit for bit
+    # Subset and order invariance of predictions and transforms hold bit for bit
     # (skdnn.training.row_invariance); the autoencoder takes no sample weights.
     if isinstance(estimator, DNNClassifier | DNNRegressor):
         return EXPECTED_FAILURES
-    if max(estimator.hidden_layer_sizes) >= 100:
-        return {
-            "check_methods_subset_invariance": _AUTOENCODER_TRANSFORM,
-            "check_methods_sample_order_invariance": _AUTOENCODER_TRANSFORM,
-        }
     return {}
 
 

@@ -30,6 +30,7 @@ from skdnn.network import (
 )
 from skdnn.training.data import Dataset
 from skdnn.training.freezing import run_blocks
+from skdnn.training.inference import InferenceNetwork
 from skdnn.training.objectives import RECONSTRUCTION
 from skdnn.training.setup import CallbackBase, TrainingResult, TrainingRun
 
@@ -324,9 +325,42 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         return self._run(np.ascontiguousarray(X), start=self._n_encoder_blocks())
 
     def _run(self, X: np.ndarray, *, start: int = 0, stop: int | None = None) -> np.ndarray:
-        device = next(self.model_.parameters()).device
-        inputs = shared_tensor(X).to(device)
-        return run_blocks(self.model_, inputs, start=start, stop=stop).cpu().numpy()
+        """Blocks ``start`` to ``stop - 1`` of ``model_`` on ``X``, batch-invariant."""
+        network = self._range_network(start, stop)
+        inputs = shared_tensor(X)
+        return network(inputs.to(network.device)).cpu().numpy()
+
+    def _prepare_inference(self) -> None:
+        """Build the inference networks of the encoder and the decoder when training ends."""
+        model = self.__dict__.get("model_")
+        if not isinstance(model, nn.Module):
+            return
+        self._inference_cache: dict[tuple[int, int | None], tuple] = {}
+        encoder = self._n_encoder_blocks()
+        for start, stop in ((0, encoder), (encoder, None)):
+            self._range_network(start, stop)
+
+    def _range_network(self, start: int, stop: int | None) -> InferenceNetwork:
+        """The cached :class:`InferenceNetwork` of blocks ``start:stop`` (rebuilt when stale).
+
+        The cache (a dict made when training ends) is updated in place, so
+        transforming leaves the estimator's attributes as they are.
+        """
+        cache = self.__dict__.get("_inference_cache")
+        if not isinstance(cache, dict):
+            cache = self._inference_cache = {}
+        if self.model_.training:
+            self.model_.eval()
+        blocks = tuple(self.model_.children())[start:stop]
+        entry = cache.get((start, stop))
+        if entry is not None:
+            container, network = entry
+            if tuple(container.children()) == blocks and network.is_current(container):
+                return network
+        container = nn.Sequential(*blocks)
+        network = InferenceNetwork(container)
+        cache[start, stop] = (container, network)
+        return network
 
     def _n_encoder_blocks(self) -> int:
         return len(hidden_blocks(self.model_)) + 1

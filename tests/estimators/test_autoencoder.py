@@ -100,3 +100,36 @@ def test_errors(X, autoencoder):
         autoencoder.inverse_transform(np.ones((2, 5)))
     with pytest.raises(ValueError, match="fine_tune_epochs"):
         StackedAutoencoder(fine_tune_epochs=-1).fit(X)
+
+
+def test_codes_of_a_row_do_not_depend_on_the_other_rows():
+    # Bitwise: transform and inverse_transform of a row alone, among others, in
+    # another order (the batch-invariant inference network, as predict uses).
+    rng = np.random.RandomState(0)
+    X = rng.rand(300, 150).astype(np.float32)
+    ae = StackedAutoencoder(
+        hidden_layer_sizes=(200, 120), max_epochs=1, fine_tune_epochs=0, random_state=0
+    ).fit(X)
+    codes = ae.transform(X)
+    order = rng.permutation(len(X))
+    assert_array_equal(ae.transform(X[order]), codes[order])
+    for size in (1, 2, 5, 17):
+        assert_array_equal(ae.transform(X[:size]), codes[:size])
+    decoded = ae.inverse_transform(codes)
+    assert_array_equal(ae.inverse_transform(codes[:1]), decoded[:1])
+    assert_array_equal(ae.inverse_transform(codes[order]), decoded[order])
+    with torch.no_grad():
+        expected = ae.model_[: len(ae.model_) - 2](torch.from_numpy(X)).numpy()
+    assert_allclose(codes, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_transform_follows_changed_weights(X):
+    ae = StackedAutoencoder((16, 8), **{**FAST, "max_epochs": 1}).fit(X)
+    before = ae.transform(X[:3])
+    with torch.no_grad():
+        ae.model_.hidden1.linear.weight.mul_(0.5)
+    after = ae.transform(X[:3])
+    assert not np.array_equal(before, after)
+    with torch.no_grad():
+        expected = ae.model_[:3](torch.from_numpy(X[:3])).numpy()
+    assert_allclose(after, expected, rtol=1e-5, atol=1e-6)
