@@ -12,7 +12,10 @@ members with independent weights in one batched product.
 Fit level (``--fit``): wall time of ``DNNClassifier(n_ensemble=k).fit`` against
 ``n_ensemble=1`` on a real data set (scikit-learn's breast cancer or digits,
 standardized), same data, ``max_epochs`` and seed, ``early_stopping=False``,
-one torch thread, for each ``ensemble_type``.
+one torch thread, for each ``ensemble_type``; plus the share of each fit that
+goes to the per-epoch activation-health probe (``PROBE_ROWS`` training rows
+through the network in evaluation mode, once per epoch), timed separately on
+the fitted network, and the machine's load average over the run.
 
 Either way the systems are interleaved round by round, and the reported ratio
 is the median over rounds of (time) / (time of the single network).
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import statistics
 import time
 from collections.abc import Sequence
@@ -93,6 +97,22 @@ def fit_seconds(X, y, **params: object) -> float:
     return time.perf_counter() - start
 
 
+def probe_seconds(X, y, epochs: int, **params: object) -> float:
+    """Seconds the activation-health probe takes over ``epochs`` epochs of a fitted network."""
+    from skdnn import DNNClassifier
+    from skdnn.training.history import PROBE_ROWS, activation_health
+
+    model = DNNClassifier(early_stopping=False, random_state=0, **params).fit(X, y).model_
+    probe = torch.from_numpy(X[:PROBE_ROWS])
+    activation_health(model, probe)  # warm-up
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        activation_health(model, probe)
+        times.append(time.perf_counter() - start)
+    return epochs * statistics.median(times)
+
+
 def fit_ratios(args: argparse.Namespace) -> dict[str, object]:
     """Median fit-time ratio of ``n_ensemble=k`` to one network (see the module docstring)."""
     from sklearn.datasets import load_breast_cancer, load_digits
@@ -117,6 +137,10 @@ def fit_ratios(args: argparse.Namespace) -> dict[str, object]:
         name: [t / s for t, s in zip(times, seconds["single"], strict=True)]
         for name, times in seconds.items()
     }
+    probes = {
+        name: probe_seconds(X, y, args.epochs, **{**common, **params, "max_epochs": 1})
+        for name, params in systems.items()
+    }
     return {
         "data": args.data, "rows": len(X), "members": args.members,
         "batch_size": args.batch_size, "max_epochs": args.epochs,
@@ -124,6 +148,11 @@ def fit_ratios(args: argparse.Namespace) -> dict[str, object]:
         "median_fit_seconds": {n: statistics.median(t) for n, t in seconds.items()},
         "median_ratio_to_single": {n: statistics.median(r) for n, r in ratios.items()},
         "range_ratio_to_single": {n: [min(r), max(r)] for n, r in ratios.items()},
+        "health_probe_seconds_per_fit": probes,
+        "health_probe_share_of_fit": {
+            n: probes[n] / statistics.median(t) for n, t in seconds.items()
+        },
+        "load_average_1min": os.getloadavg()[0],
     }
 
 

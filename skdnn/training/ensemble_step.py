@@ -19,7 +19,14 @@ autograd graph. Internally the activations are laid out member-major,
 
 The loss gradient is the objective's fused one on the ``k * n`` member rows (each
 row's target and weight repeated for every member), which is the gradient of
-the mean over members of each member's loss. Plain torch; no scikit-learn.
+the mean over members of each member's loss.
+
+At batch 32 the element-wise passes over the ``k * n``-row activations cost
+about as much as the products, so each layer makes as few as it can: the
+output scale and bias in one ``addcmul``, the gradient scalings in place on
+tensors the step owns. (Fixed buffers per batch size, written with ``out=``,
+measured slower: they hold more memory than the allocator's just-freed blocks,
+which are still in cache.) Plain torch; no scikit-learn.
 """
 
 from __future__ import annotations
@@ -133,55 +140,67 @@ class EnsembleStep:
         """Set the gradients; return per-row losses summing to the batch's objective times n."""
         k, n_rows = self.n_members, X.shape[0]
         h = X.unsqueeze(0)  # every member's input, (1, n, d) broadcast over members
-        saved = []  # per layer: its input, and what its backward needs
-        for linear, _, component in self.layers:
+        saved = []  # per layer: its input, and for a shared-weight layer u = x * r, z = u @ W.T
+        for linear, activation, component in self.layers:
             if type(linear) is BatchEnsembleLinear:
                 u = h * linear.r.unsqueeze(1)
-                z = torch.mm(u.view(-1, linear.in_features), linear.weight.T)
+                z = torch.mm(u.view(-1, linear.in_features), linear.weight.t())
                 z = z.view(k, n_rows, linear.out_features)
-                out = z * linear.s.unsqueeze(1)
-                if linear.bias is not None:
-                    out += linear.bias.unsqueeze(1)
                 saved.append((h, u, z))
+                if linear.bias is None:
+                    h = z * linear.s.unsqueeze(1)
+                else:
+                    h = torch.addcmul(linear.bias.unsqueeze(1), z, linear.s.unsqueeze(1))
             else:
-                weights = linear.member_weights().transpose(1, 2)
+                saved.append((h, None, None))
                 x = h.expand(k, -1, -1)
-                out = (
+                weights = linear.member_weights().transpose(1, 2)
+                h = (
                     torch.bmm(x, weights)
                     if linear.bias is None
                     else torch.baddbmm(linear.bias.unsqueeze(1), x, weights)
                 )
-                saved.append((x, None, None))
             if component is not None:
-                out = component.fast_forward(out, self.layers[len(saved) - 1][1])
-            h = out
+                h = component.fast_forward(h, activation)
         self.outputs = h.transpose(0, 1)  # (n, k, n_outputs), for the training metrics
-        member_rows = h.reshape(k * n_rows, -1)
-        member_y = y.repeat(k, *([1] * (y.dim() - 1)))
-        member_weight = None if weight is None else weight.repeat(k)
-        losses, g = self.loss_gradient(member_rows, member_y, member_weight)
+        member_y = y.expand(k, *y.shape).reshape(-1, *y.shape[1:])  # member-major, as h
+        member_weight = None if weight is None else weight.expand(k, -1).reshape(-1)
+        losses, g = self.loss_gradient(h.view(k * n_rows, -1), member_y, member_weight)
         g = g.view(k, n_rows, -1)
         for index in range(len(self.layers) - 1, -1, -1):
-            linear = self.layers[index][0]
             x, u, z = saved[index]
-            if type(linear) is BatchEnsembleLinear:
-                if linear.bias is not None:
-                    linear.bias.grad = g.sum(1)
-                linear.s.grad = (g * z).sum(1)
-                g_z = (g * linear.s.unsqueeze(1)).view(-1, linear.out_features)
-                linear.weight.grad = torch.mm(g_z.T, u.view(-1, linear.in_features))
-                g_u = torch.mm(g_z, linear.weight).view(k, n_rows, linear.in_features)
-                linear.r.grad = (g_u * x).sum(1)
-                g = g_u * linear.r.unsqueeze(1) if index else None
-            else:
-                if linear.bias is not None:
-                    linear.bias.grad = g.sum(1)
-                member_weights = linear.member_weights()
-                linear.weight.grad = torch.bmm(g.transpose(1, 2), x).view_as(linear.weight)
-                g = torch.bmm(g, member_weights) if index else None
+            g = _layer_backward(self.layers[index][0], g, x, u, z, bool(index))
             if index:
                 _, activation, component = self.layers[index - 1]
                 if component is not None:
                     g = component.fast_backward(g, x, activation)
-        # Each row's losses over its k members, divided by k: they sum to n times the mean.
-        return losses.view(k, n_rows).sum(0).div_(k)
+        # Each row's mean loss over its k members: they sum to n times the batch's objective.
+        return losses.view(k, n_rows).mean(0)
+
+
+def _layer_backward(
+    linear: nn.Module,
+    g: torch.Tensor,
+    x: torch.Tensor,
+    u: torch.Tensor | None,
+    z: torch.Tensor | None,
+    passes_down: bool,
+) -> torch.Tensor | None:
+    """Set a layer's gradients from ``g`` at its output; return its input's if ``passes_down``.
+
+    ``g`` is the step's own tensor (the loss gradient or one an activation's
+    backward returned), so it may be overwritten once read.
+    """
+    if linear.bias is not None:
+        linear.bias.grad = g.sum(1)
+    if type(linear) is BatchEnsembleLinear:
+        linear.s.grad = (g * z).sum(1)
+        g_z = g.mul_(linear.s.unsqueeze(1)).view(-1, linear.out_features)
+        linear.weight.grad = torch.mm(g_z.t(), u.view(-1, linear.in_features))
+        g_u = torch.mm(g_z, linear.weight).view(*g.shape[:2], linear.in_features)
+        linear.r.grad = (g_u * x).sum(1)
+        return g_u.mul_(linear.r.unsqueeze(1)) if passes_down else None
+    linear.weight.grad = torch.bmm(g.transpose(1, 2), x.expand(g.shape[0], -1, -1)).view_as(
+        linear.weight
+    )
+    return torch.bmm(g, linear.member_weights()) if passes_down else None
