@@ -218,6 +218,17 @@ class CategoricalEmbedding(nn.Module):
         self.register_buffer(
             "max_codes", torch.tensor(cardinalities, dtype=torch.long), persistent=False
         )
+        # All one-hot columns are written by one scatter: column j's codes land at
+        # its offset, the positions before it holding the earlier columns' codes.
+        widths = [cardinalities[j] + 1 for j in self.one_hot_columns]
+        self.register_buffer(
+            "one_hot_index", torch.tensor(self.one_hot_columns, dtype=torch.long), persistent=False
+        )
+        self.register_buffer(
+            "one_hot_offsets", torch.tensor(np.cumsum([0, *widths])[:-1], dtype=torch.long),
+            persistent=False,
+        )
+        self.one_hot_width = sum(widths)
         self.out_features = (sum(cardinalities[j] + 1 for j in self.one_hot_columns)
                              + embedding_dim * len(self.embedded_columns))
 
@@ -242,17 +253,19 @@ class CategoricalEmbedding(nn.Module):
         if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
             raise ValueError(f"Category codes must be integers, got {codes.dtype}.")
         codes = codes.long()
-        if codes.numel() and ((codes < 0).any() or (codes > self.max_codes).any()):
+        if codes.numel() and ((codes < 0) | (codes > self.max_codes)).any():
             raise ValueError(
                 f"Category codes out of range: column j takes codes 0..{self.cardinalities}[j]."
             )
-        parts = [
-            nn.functional.one_hot(codes[:, j], self.cardinalities[j] + 1).to(self._reference)
-            for j in self.one_hot_columns
-        ]
+        parts = []
+        if self.one_hot_columns:
+            positions = codes.index_select(1, self.one_hot_index) + self.one_hot_offsets
+            one_hot = torch.zeros(len(codes), self.one_hot_width, dtype=self._reference.dtype,
+                                  device=codes.device)
+            parts.append(one_hot.scatter_(1, positions, 1.0))
         parts += [table(codes[:, j]) for j, table in zip(self.embedded_columns, self.embeddings,
                                                           strict=True)]
-        return torch.cat(parts, dim=1)
+        return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
 
     def extra_repr(self) -> str:
         """Settings shown by ``repr``."""
