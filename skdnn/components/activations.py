@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from skdnn._utils.module_spec import register_layer
+from skdnn.components._param_types import check_value_types
 from skdnn.components._registry import Component, Registry, accepted_keywords, check_keywords
 
 #: Keyword arguments that :func:`make_activation` sets itself.
@@ -271,12 +272,15 @@ def make_activation(
     ------
     ValueError
         For an unknown name (:class:`~skdnn.exceptions.UnknownComponentError`), a
-        parameter the activation does not accept, or an invalid value.
+        parameter the activation does not accept, or a value of the wrong kind
+        or out of range (each naming ``activation_params`` and the key).
     """
     component = ACTIVATIONS.resolve(name)
+    owner = f"activation {component.name!r}"
     check_keywords(
-        component.factory, params or {}, f"activation {component.name!r}", reserved=_CONTEXT
+        component.factory, params or {}, f"{owner} (activation_params)", reserved=_CONTEXT
     )
+    check_value_types(component.factory, params or {}, "activation_params", owner)
     accepted = accepted_keywords(component.factory) or []
     context = {"num_features": num_features} if "num_features" in accepted else {}
     return ACTIVATIONS.build(component.name, params, **context)

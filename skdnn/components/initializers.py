@@ -22,7 +22,8 @@ from typing import Any
 
 import torch
 
-from skdnn.components._registry import Registry, unknown_value_message
+from skdnn.components._param_types import check_value_types
+from skdnn.components._registry import Registry, check_keywords, unknown_value_message
 from skdnn.components.activations import ACTIVATIONS
 
 #: Signature of a built initializer: fills ``weight`` in place from ``generator``.
@@ -243,7 +244,12 @@ def initialize_kernel(
     Raises
     ------
     ValueError
-        For an unknown name, an unknown parameter or an invalid parameter value.
+        For an unknown name, an unknown parameter or a parameter value of the
+        wrong kind or out of range (naming ``initializer_params`` and the key).
     """
-    initializer = INITIALIZERS.build(resolve_initializer(name, activation), params)
+    component = INITIALIZERS.resolve(resolve_initializer(name, activation))
+    owner = f"kernel_initializer {component.name!r}"
+    check_keywords(component.factory, params or {}, f"{owner} (initializer_params)")
+    check_value_types(component.factory, params or {}, "initializer_params", owner)
+    initializer = INITIALIZERS.build(component.name, params)
     initializer(weight, generator)

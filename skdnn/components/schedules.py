@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from skdnn.components._param_types import check_value_types
 from skdnn.components._registry import Registry, check_keywords
 
 
@@ -108,13 +109,9 @@ class _Piecewise(_Schedule):
         self.boundaries, self.values = list(self.boundaries), list(self.values)
         increasing = all(a < b for a, b in pairwise([0, *self.boundaries]))
         _check(increasing, "piecewise", "boundaries", self.boundaries, "increasing epochs > 0")
-        _check(
-            len(self.values) == len(self.boundaries) + 1 and all(v > 0 for v in self.values),
-            "piecewise",
-            "values",
-            self.values,
-            f"{len(self.boundaries) + 1} rates > 0 (one more than boundaries)",
-        )
+        n_values = len(self.boundaries) + 1
+        _check(len(self.values) == n_values and all(v > 0 for v in self.values), "piecewise",
+               "values", self.values, f"{n_values} rates > 0 (one more than boundaries)")
 
     def rate(self, t: int, eta0: float) -> float:
         return self.values[bisect.bisect_right(self.boundaries, t // self.steps_per_epoch)]
@@ -140,8 +137,7 @@ class _Performance(_Schedule):
 
     def __post_init__(self) -> None:
         _check(0 < self.factor < 1, "performance", "factor", self.factor, "in (0, 1)")
-        patience_ok = isinstance(self.patience, int) and self.patience >= 1
-        _check(patience_ok, "performance", "patience", self.patience, "an int >= 1")
+        _check(self.patience >= 1, "performance", "patience", self.patience, "an int >= 1")
         _check(self.min_delta >= 0, "performance", "min_delta", self.min_delta, ">= 0")
         _check(self.min_lr >= 0, "performance", "min_lr", self.min_lr, ">= 0")
 
@@ -303,7 +299,10 @@ class LRScheduleAdapter:
             component = LR_SCHEDULES.resolve(name)
             params = dict(params or {})
             owner = f"lr_schedule {component.name!r}"
-            check_keywords(component.factory, params, owner, reserved=_CONTEXT)
+            check_keywords(
+                component.factory, params, f"{owner} (lr_schedule_params)", reserved=_CONTEXT
+            )
+            check_value_types(component.factory, params, "lr_schedule_params", owner)
             self._schedule = component.factory(
                 **params, steps_per_epoch=steps_per_epoch, total_steps=total_steps
             )
@@ -322,15 +321,12 @@ class LRScheduleAdapter:
             ``eta0``; the rate for the current step is set at once.
         """
         self.optimizer = optimizer
-        # torch's convention: "initial_lr" travels with the optimizer's state_dict
-        base = [group.setdefault("initial_lr", group["lr"]) for group in optimizer.param_groups]
+        groups = optimizer.param_groups  # "initial_lr" travels with its state_dict (torch's way)
+        base = [group.setdefault("initial_lr", group["lr"]) for group in groups]
         self._eta0 = base[0]
         self._ratios = [lr / self._eta0 if self._eta0 else 1.0 for lr in base]
-        self._momentum_groups = [
-            index
-            for index, group in enumerate(optimizer.param_groups)
-            if "betas" in group or group.get("momentum", 0) > 0
-        ]
+        self._momentum_groups = [i for i, group in enumerate(groups)
+                                 if "betas" in group or group.get("momentum", 0) > 0]
         self._apply()
 
     def _apply(self) -> None:
@@ -352,11 +348,7 @@ class LRScheduleAdapter:
 
     @property
     def needs_validation_loss(self) -> bool:
-        """Whether the schedule only acts on a validation loss (the performance schedule).
-
-        A run without validation data would leave such a schedule constant, so
-        the estimators refuse that combination.
-        """
+        """Whether the schedule only acts on a validation loss (estimators then require one)."""
         return self._schedule is not None and self._schedule.needs_validation_loss
 
     def step(self) -> None:
@@ -388,8 +380,7 @@ class LRScheduleAdapter:
         Returns
         -------
         dict
-            ``{"step_count": int, "schedule": dict}`` of plain Python values
-            (JSON-friendly).
+            ``{"step_count": int, "schedule": dict}`` of plain (JSON-friendly) values.
         """
         state = {} if self._schedule is None else self._schedule.state_dict()
         return {"step_count": self.step_count, "schedule": state}

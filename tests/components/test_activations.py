@@ -109,13 +109,20 @@ def test_fresh_module_each_call():
 @pytest.mark.parametrize(
     ("name", "params", "match"),
     [
-        ("relu", {"alpha": 0.1}, r"'alpha' for activation 'relu'; accepted: none"),
-        ("sigmoid", {"inplace": True}, r"'inplace' for activation 'logistic'; accepted: none"),
-        ("identity", {"x": 1}, r"'x' for activation 'identity'; accepted: none"),
+        ("relu", {"alpha": 0.1}, r"'alpha' for activation 'relu' \(activation_params\); accepted"),
+        ("sigmoid", {"inplace": True}, r"'inplace' for activation 'logistic'.*accepted: none"),
+        ("identity", {"x": 1}, r"'x' for activation 'identity'.*accepted: none"),
         ("leaky_relu", {"negative_slope": 0.1}, r"'negative_slope'.*accepted: 'alpha'"),
         ("rrelu", {"alpha": 0.1}, r"accepted: 'lower', 'upper'"),
         ("prelu", {"num_features": 4}, r"'num_features'.*accepted: 'init'\."),
         ("rrelu", {"lower": 0.5, "upper": 0.1}, r"0 <= 'lower' <= 'upper'"),
+        # Values of the wrong kind: named with the setting and the key, not torch's TypeError.
+        ("leaky_relu", {"alpha": "x"}, r"activation_params\['alpha'\] of activation 'leaky_relu' "
+         r"must be a finite real number; got 'x'"),
+        ("elu", {"alpha": [1.0]}, r"activation_params\['alpha'\].*got \[1.0\]"),
+        ("elu", {"alpha": float("nan")}, r"activation_params\['alpha'\].*finite"),
+        ("prelu", {"init": True}, r"activation_params\['init'\]"),
+        ("rrelu", {"upper": None}, r"activation_params\['upper'\]"),
     ],
 )
 def test_bad_params(name, params, match):

@@ -142,10 +142,13 @@ def test_registry_names_are_the_api():
         ("variance_scaling", {"mode": "fan_sum"}, r"'mode'.*'fan_avg', 'fan_in', 'fan_out'"),
         ("variance_scaling", {"distribution": "gauss"}, r"'distribution'.*'truncated_normal'"),
         ("variance_scaling", {"scale": 0.0}, r"'scale' must be a float > 0"),
-        ("variance_scaling", {"scale": "big"}, r"'scale' must be a float > 0"),
+        ("variance_scaling", {"scale": "big"}, r"initializer_params\['scale'\].*number; got 'big'"),
+        ("variance_scaling", {"mode": 3}, r"initializer_params\['mode'\].*a string; got 3"),
+        ("orthogonal", {"gain": "x"}, r"initializer_params\['gain'\] of kernel_initializer"),
+        ("random_normal", {"mean": [0.0]}, r"initializer_params\['mean'\]"),
         ("variance_scaling", {"gain": 2.0}, r"'gain'.*accepted: 'distribution', 'mode'"),
         ("random_normal", {"stddev": -1.0}, r"'stddev' must be a float > 0"),
-        ("he_normal", {"scale": 2.0}, r"'scale'.*'he_normal'; accepted: none"),
+        ("he_normal", {"scale": 2.0}, r"'scale'.*'he_normal' \(initializer_params\); accepted"),
     ],
 )
 def test_bad_params(name, params, match):

@@ -253,6 +253,13 @@ def test_param_groups_keep_their_ratio():
         ("1cycle", {"final_fraction": 1.0}, r"final_fraction must be in \[0, 1\)"),
         ("1cycle", {"min_momentum": 0.99}, "min_momentum, max_momentum"),
         ("cosine", {"min_lr": -1}, "min_lr must be >= 0"),
+        # Values of the wrong kind: named with the setting and the key, not a TypeError.
+        ("1cycle", {"max_lr": "x"}, r"lr_schedule_params\['max_lr'\] of lr_schedule '1cycle'"),
+        ("power", {"c": [1.0]}, r"lr_schedule_params\['c'\].*finite real number"),
+        ("exponential", {"s": "1000"}, r"lr_schedule_params\['s'\]"),
+        ("performance", {"patience": 2.5}, r"lr_schedule_params\['patience'\].*an integer"),
+        ("piecewise", {"boundaries": "x", "values": [1, 2]}, r"\['boundaries'\].*a list"),
+        ("power", {"decay": 1}, r"'decay' for lr_schedule 'power' \(lr_schedule_params\)"),
     ],
 )
 def test_bad_parameters_raise_clear_errors(name, params, message):
