@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["compare_learning_curves", "plot_activation_health", "plot_gradient_norms",
            "plot_learning_curves", "plot_lr_finder", "plot_lr_schedule"]
@@ -37,13 +38,25 @@ def _pyplot() -> Any:
 
 
 def _records(history: Any) -> list[Mapping[str, Any]]:
-    """The list of epoch records of a history or of an object with ``history_``."""
+    """The list of epoch records of a history or of an object with ``history_``.
+
+    An estimator that is not fitted raises scikit-learn's ``NotFittedError``;
+    anything else that is not a list of dicts, a ``ValueError`` saying so.
+    """
+    if isinstance(history, type):
+        raise ValueError(f"Pass a fitted {history.__name__} (or its history_), not the class.")
+    if hasattr(history, "get_params") and not hasattr(history, "history_"):
+        check_is_fitted(history)  # NotFittedError before fit
     records = getattr(history, "history_", history)
     if isinstance(records, (str, bytes, Mapping)) or not isinstance(records, Sequence):
-        raise TypeError("Expected a history (list of per-epoch dicts) or an object with a "
-                        f"history_ attribute, got {type(history).__name__}.")
+        raise ValueError("Expected a history (list of per-epoch dicts) or a fitted estimator "
+                         f"with a history_ attribute, got {type(history).__name__}.")
     if len(records) == 0:
         raise ValueError("The history is empty: there is nothing to plot.")
+    bad = next((i for i, record in enumerate(records) if not isinstance(record, Mapping)), None)
+    if bad is not None:
+        raise ValueError(f"A history is a list of per-epoch dicts; record {bad} is a "
+                         f"{type(records[bad]).__name__}.")
     return list(records)
 
 
@@ -53,7 +66,15 @@ def _series(records: list[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.
     if any(np.ndim(value) != 0 for _, value in kept):
         raise ValueError(f"{key!r} holds one value per layer, not a scalar per epoch.")
     epochs, values = zip(*kept, strict=True) if kept else ((), ())
-    return np.asarray(epochs), np.asarray(values, dtype=float)
+    return np.asarray(epochs), _floats(values, f"the history's {key!r}")
+
+
+def _floats(values: Any, name: str) -> np.ndarray:
+    """``values`` as a float array, or a ``ValueError`` naming ``name``."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must hold numbers: {error}") from None
 
 
 def _layers(records: list[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +90,11 @@ def _layers(records: list[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.
 
 
 def _axes(ax: Any) -> Any:  # ``ax``, or the axes of a new figure when None
-    return _pyplot().subplots(figsize=(7, 4.5), layout="constrained")[1] if ax is None else ax
+    if ax is None:
+        return _pyplot().subplots(figsize=(7, 4.5), layout="constrained")[1]
+    if not (hasattr(ax, "plot") and hasattr(ax, "set")):
+        raise ValueError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}.")
+    return ax
 
 
 def _by_epoch(ax: Any, heading: str, ylabel: str, **legend: Any) -> None:
@@ -116,7 +141,7 @@ def plot_learning_curves(history: Any, ax: Any = None) -> Any:
     losses = {key: _series(records, key) for key in ("loss", "val_loss")}
     if not any(len(values) for _, values in losses.values()):
         raise ValueError("The history holds neither 'loss' nor 'val_loss': nothing to plot.")
-    axes = ax if ax is not None else _pyplot().subplots(
+    axes = _axes(ax) if ax is not None else _pyplot().subplots(
         1, 2, figsize=(11, 4), sharex=True, layout="constrained")[1]
     panels = [ax] if ax is not None else list(axes)
     for key, (epochs, values) in losses.items():
@@ -216,10 +241,18 @@ def plot_lr_finder(learning_rates: Any, losses: Any, suggestion: float | None = 
     matplotlib Axes
         The axes drawn on.
     """
-    rates = np.asarray(learning_rates, dtype=float).ravel()
-    losses = np.asarray(losses, dtype=float).ravel()
+    rates, losses = _floats(learning_rates, "learning_rates"), _floats(losses, "losses")
+    if rates.ndim != 1 or losses.ndim != 1:
+        raise ValueError("learning_rates and losses must be 1-D, one value per step; got "
+                         f"shapes {rates.shape} and {losses.shape}.")
+    if not len(rates) or not (rates > 0).all():
+        raise ValueError("learning_rates must be positive rates (the x-axis is logarithmic), "
+                         "at least one.")
     if not 0 < len(losses) <= len(rates):
         raise ValueError(f"Need 1 to {len(rates)} losses (one per rate), got {len(losses)}.")
+    if suggestion is not None and not (np.ndim(suggestion) == 0 and np.isreal(suggestion)
+                                       and not isinstance(suggestion, str)):
+        raise ValueError(f"suggestion must be a learning rate or None, got {suggestion!r}.")
     ax = _axes(ax)
     ax.plot(rates[: len(losses)], losses, label="smoothed loss")
     if suggestion is not None:

@@ -10,8 +10,9 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
 
-from skdnn import plotting  # noqa: E402
+from skdnn import DNNClassifier, plotting  # noqa: E402
 from skdnn.plotting import (  # noqa: E402
     compare_learning_curves,
     plot_activation_health,
@@ -136,8 +137,41 @@ def test_nothing_plottable_raises(function, key):
 
 
 def test_not_a_history_raises():
-    with pytest.raises(TypeError, match="history_"):
+    with pytest.raises(ValueError, match="history_"):
         plot_gradient_norms(object())
+    with pytest.raises(ValueError, match="record 1 is a int"):
+        plot_learning_curves([{"loss": 1.0}, 2])
+    with pytest.raises(ValueError, match="not the class"):
+        plot_learning_curves(DNNClassifier)
+    with pytest.raises(ValueError, match="'loss' must hold numbers"):
+        plot_learning_curves([{"loss": "x"}])
+
+
+@pytest.mark.parametrize("function", [plot_learning_curves, plot_gradient_norms,
+                                      plot_activation_health, plot_lr_schedule])
+def test_unfitted_estimator_raises_not_fitted(function):
+    with pytest.raises(NotFittedError):
+        function(DNNClassifier())
+    with pytest.raises(NotFittedError):
+        compare_learning_curves({"run": DNNClassifier()})
+
+
+def test_wrong_arguments_raise_value_errors():
+    history = [{"epoch": 1, "loss": 1.0, "lr": 0.1}]
+    with pytest.raises(ValueError, match="ax must be a matplotlib Axes"):
+        plot_learning_curves(history, ax="left")
+    with pytest.raises(ValueError, match="ax must be a matplotlib Axes"):
+        plot_lr_schedule(history, ax=3)
+    with pytest.raises(ValueError, match="learning_rates must hold numbers"):
+        plot_lr_finder(["a", "b"], [1.0, 2.0])
+    with pytest.raises(ValueError, match="1-D"):
+        plot_lr_finder(np.ones((2, 2)), [1.0, 2.0])
+    with pytest.raises(ValueError, match="positive"):
+        plot_lr_finder([-1e-3, 1e-2], [1.0, 2.0])
+    with pytest.raises(ValueError, match="positive"):
+        plot_lr_finder([], [])
+    with pytest.raises(ValueError, match="suggestion must be a learning rate"):
+        plot_lr_finder([1e-3, 1e-2], [1.0, 2.0], suggestion="best")
 
 
 @pytest.mark.parametrize("log", [True, False])
