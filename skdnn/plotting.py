@@ -2,9 +2,10 @@
 
 Each function takes a history (``history_``, a list of per-epoch dicts) or any object
 with a ``history_``, draws on ``ax`` (a new figure when None) and returns the axes. It
-plots whatever was recorded and raises ValueError only when nothing is plottable (an
-empty history, keys never recorded). matplotlib is imported only when a function is
-called: ``pip install 'skdnn[plot]'``.
+plots whatever was recorded and raises ValueError when nothing is plottable (an empty
+history, keys never recorded) or an argument is not what it should be; an estimator
+that is not fitted raises scikit-learn's NotFittedError. matplotlib is imported only
+when a function is called: ``pip install 'skdnn[plot]'``.
 """
 
 from __future__ import annotations
