@@ -180,7 +180,7 @@ def fit_input_statistics(module: nn.Sequential, X: Any, rows: Any = None) -> Non
     ----------
     module : torch.nn.Sequential
         A network built by :func:`build_mlp`.
-    X : ndarray of shape (n_samples, n_features)
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
         The encoded inputs (see :class:`~skdnn.components.table_input.TableInput`).
     rows : ndarray of int, optional
         The training rows of ``X``; all rows when None. Only a network with a
@@ -188,7 +188,8 @@ def fit_input_statistics(module: nn.Sequential, X: Any, rows: Any = None) -> Non
     """
     table = getattr(getattr(module, INPUT_BLOCK, None), "table", None)
     if table is not None:
-        table.fit(X if rows is None else X[rows])
+        X = X if rows is None else X[rows]
+        table.fit(X.toarray() if hasattr(X, "toarray") else X)  # a sparse matrix's rows
 
 
 def hidden_blocks(module: nn.Sequential) -> list[nn.Sequential]:

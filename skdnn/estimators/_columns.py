@@ -189,5 +189,5 @@ def encode_table(estimator: Any, X: Any, *, reset: bool) -> np.ndarray | None:
 
 
 def missing_columns(X: np.ndarray) -> np.ndarray:
-    """Which columns of the validated ``X`` hold a NaN (one pass, no copy of ``X``)."""
-    return np.isnan(X.sum(axis=0, dtype=np.float64))
+    """Which columns of the validated ``X`` (dense or sparse) hold a NaN (one pass, no copy)."""
+    return np.isnan(np.asarray(X.sum(axis=0, dtype=np.float64)).ravel())

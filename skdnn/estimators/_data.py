@@ -17,8 +17,11 @@ from skdnn.estimators._sklearn_compat import check_sample_weight
 from skdnn.training.data import Dataset, IndexedRows, StreamedRows
 
 
-def check_features(estimator, X, *, reset: bool) -> np.ndarray:
-    """Validate ``X`` as a 2-D float32 array (sparse input is densified).
+def check_features(estimator, X, *, reset: bool, keep_sparse: bool = False) -> np.ndarray:
+    """Validate ``X`` as a 2-D float32 array (sparse input is densified unless ``keep_sparse``).
+
+    With ``keep_sparse`` a sparse ``X`` comes back as a float32 CSR matrix (the
+    training data: :func:`to_dataset` densifies it batch by batch).
 
     An estimator that reads tables (it has ``categorical_features``) also
     takes categorical columns, encoded as codes (:func:`._columns.encode_table`),
@@ -33,10 +36,12 @@ def check_features(estimator, X, *, reset: bool) -> np.ndarray:
     encoded = encode_table(estimator, X, reset=reset) if reads_tables else None
     if encoded is None:
         with naming_non_numeric_columns(X):
-            encoded = as_dense_features(validate_data(
+            encoded = validate_data(
                 estimator, X, reset=reset, dtype=np.float32, accept_sparse=("csr", "csc", "coo"),
                 ensure_all_finite="allow-nan" if reads_tables else True,
-            ))
+            )
+        encoded = encoded.tocsr() if keep_sparse and sp.issparse(encoded) else as_dense_features(
+            encoded)
     if reads_tables:
         _check_missing_values(estimator, encoded, reset=reset)
     return encoded
@@ -45,7 +50,7 @@ def check_features(estimator, X, *, reset: bool) -> np.ndarray:
 def check_features_and_target(
     estimator, X, y, *, reset: bool, multi_output: bool = False, y_numeric: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`check_features` for ``X``, and ``y`` checked as scikit-learn's ``check_X_y`` does.
+    """:func:`check_features` for ``X`` (sparse kept), and ``y`` checked as ``check_X_y`` does.
 
     ``y`` must be given, finite and as long as ``X``; 1-D (a column vector is
     raveled with a warning) unless ``multi_output``; with ``y_numeric`` an
@@ -56,7 +61,7 @@ def check_features_and_target(
             f"This {type(estimator).__name__} estimator requires y to be passed, but the "
             "target y is None."
         )
-    X = check_features(estimator, X, reset=reset)
+    X = check_features(estimator, X, reset=reset, keep_sparse=True)
     if multi_output:
         y = check_array(y, ensure_2d=False, dtype=None, input_name="y", estimator=estimator)
     else:
@@ -195,14 +200,15 @@ def to_dataset(
     (:class:`~skdnn.training.data.IndexedRows`); a memory-mapped float32 ``X``
     (a ``numpy.memmap`` or a view of one) is read batch by batch
     (:class:`~skdnn.training.data.StreamedRows`), so that data larger than
-    memory can be trained on. Pass ``rows`` rather than ``X[rows]`` to keep it so.
+    memory can be trained on; a sparse ``X`` stays sparse and each batch is made
+    dense on its own. Pass ``rows`` rather than ``X[rows]`` to keep it so.
     Other devices get a copy of the split's rows.
     """
     if rows is not None:
         y = y[rows]
         weight = None if weight is None else weight[rows]
     inputs: torch.Tensor | StreamedRows | IndexedRows
-    if X.dtype == np.float32 and _memory_mapped(X):
+    if sp.issparse(X) or (X.dtype == np.float32 and _memory_mapped(X)):
         inputs = StreamedRows(X, device, rows)
     elif torch.device(device).type == "cpu":
         inputs = shared_tensor(X)

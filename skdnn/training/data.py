@@ -59,18 +59,19 @@ def batch_sizes(n_rows: int, batch_size: int, *, min_rows: int = 1) -> list[int]
 
 
 class StreamedRows:
-    """Rows of a NumPy array (a ``numpy.memmap``, say) copied to the device batch by batch.
+    """Rows of an array (a ``numpy.memmap``, a sparse matrix) copied to the device batch by batch.
 
     Stands in for ``Dataset.X`` when the inputs should not be materialized as
-    one tensor, e.g. a memory-mapped array larger than the memory at hand: each
-    batch reads its rows from the array, so memory holds one batch at a time
-    (the operating system's page cache keeps what it can of the file). It offers
-    what the training code asks of ``X``: ``len``, ``shape``, ``dtype``,
-    ``device``, slicing and ``index_select`` along rows, each returning a tensor.
+    one dense tensor: a memory-mapped array larger than the memory at hand
+    (each batch reads its rows from the file; the operating system's page cache
+    keeps what it can), or a sparse matrix, whose batches are made dense one at
+    a time. It offers what the training code asks of ``X``: ``len``, ``shape``,
+    ``dtype``, ``device``, slicing and ``index_select`` along rows, each
+    returning a dense tensor.
 
     Parameters
     ----------
-    array : numpy.ndarray of shape (n_rows, ...)
+    array : numpy.ndarray or scipy sparse matrix (CSR) of shape (n_rows, ...)
         The inputs, float32; not copied.
     device : torch.device
         Where batches go.
@@ -84,7 +85,7 @@ class StreamedRows:
         self.array = array
         self.device = torch.device(device)
         self.rows = None if rows is None else np.asarray(rows, dtype=np.intp)
-        n_rows = len(array) if self.rows is None else len(self.rows)
+        n_rows = array.shape[0] if self.rows is None else len(self.rows)
         self.shape = torch.Size((n_rows, *array.shape[1:]))
         self.dtype = torch.from_numpy(np.empty(0, dtype=array.dtype)).dtype
 
@@ -95,8 +96,8 @@ class StreamedRows:
         if not isinstance(key, slice):
             raise TypeError("StreamedRows supports slices of rows only.")
         if self.rows is None:
-            return self._to_device(np.array(self.array[key]))
-        return self._to_device(np.take(self.array, self.rows[key], axis=0))
+            return self._to_device(self._dense(self.array[key]))
+        return self._to_device(self._gather(self.rows[key]))
 
     def index_select(self, dim: int, index: torch.Tensor) -> torch.Tensor:
         """The rows at ``index`` (``dim`` must be 0), as a tensor on the device."""
@@ -105,7 +106,17 @@ class StreamedRows:
         positions = index.cpu().numpy()
         if self.rows is not None:
             positions = self.rows[positions]
-        return self._to_device(np.take(self.array, positions, axis=0))
+        return self._to_device(self._gather(positions))
+
+    def _gather(self, positions: np.ndarray) -> np.ndarray:
+        if isinstance(self.array, np.ndarray):
+            return np.take(self.array, positions, axis=0)
+        return self._dense(self.array[positions])
+
+    @staticmethod
+    def _dense(rows) -> np.ndarray:
+        """Rows as a dense array (a sparse matrix's ``toarray``; an array's copy)."""
+        return rows.toarray() if hasattr(rows, "toarray") else np.array(rows)
 
     def _to_device(self, batch: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(batch).to(self.device)

@@ -59,3 +59,20 @@ def test_partial_fit_on_a_memmap_streams_and_matches_in_memory(mapped):
     streamed = DNNClassifier(**params).partial_fit(X_mapped, y)
     in_memory = DNNClassifier(**params).partial_fit(X, y)
     assert_allclose(streamed.predict_proba(X), in_memory.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_training_data_stays_sparse_and_trains_like_dense():
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    X = sp.random(300, 50, density=0.05, format="csr", random_state=0, dtype=np.float32)
+    y = rng.integers(0, 2, 300)
+    rows = np.arange(0, 300, 2)
+    data = to_dataset(X, y, None, torch.device("cpu"), rows=rows)
+    assert isinstance(data.X, StreamedRows) and data.X.array is X  # no dense copy
+    assert_allclose(data.X[:3].numpy(), X[rows[:3]].toarray())
+    assert_allclose(data.X.index_select(0, torch.tensor([4, 1])).numpy(), X[rows[[4, 1]]].toarray())
+    params = dict(hidden_layer_sizes=(16,), max_epochs=3, random_state=0)
+    sparse = DNNClassifier(**params).fit(X, y)
+    dense = DNNClassifier(**params).fit(X.toarray(), y)
+    assert_allclose(sparse.predict_proba(X), dense.predict_proba(X.toarray()), atol=1e-6)
