@@ -190,9 +190,10 @@ def _train_one_epoch(
         if augment is not None:
             if not setup.shuffle:
                 X = X.clone()  # an in-order batch may be a view of the caller's array
-            augmented = augment(X, generator)
             if index == 0:
-                _check_augmented(X, augmented)
+                augmented = _first_augmented(augment, X, generator)
+            else:
+                augmented = augment(X, generator)
             X = augmented
         if recorder is not None:
             recorder.before_step()
@@ -232,6 +233,23 @@ def epoch_batch_sizes(module: nn.Module, n_rows: int, batch_size: int) -> list[i
             "batch (it normalizes each feature over the batch): train on more rows at once."
         )
     return batch_sizes(n_rows, batch_size, min_rows=2)
+
+
+def _first_augmented(augment: Any, X: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """``augment(X, generator)`` for an epoch's first batch, checked.
+
+    A ``TypeError`` (a callable taking other arguments, say ``lambda X: X``)
+    becomes a ``ValueError`` that names ``augment`` and how it is called.
+    """
+    try:
+        augmented = augment(X, generator)
+    except TypeError as error:
+        raise ValueError(
+            f"augment(X_batch, generator) raised TypeError: {error}. augment must take a "
+            "torch.Tensor batch and a torch.Generator and return a batch like the one given."
+        ) from error
+    _check_augmented(X, augmented)
+    return augmented
 
 
 def _check_augmented(batch: torch.Tensor, augmented: Any) -> None:

@@ -96,6 +96,21 @@ def test_shuffled_batches_cover_every_row_once_from_one_buffer():
     assert torch.equal(rows[rows[:, 0].argsort()], data.X[data.X[:, 0].argsort()])
 
 
+@pytest.mark.parametrize(
+    ("augment", "match"),
+    [
+        (lambda X: X, r"augment\(X_batch, generator\) raised TypeError: .*takes 1 positional"),
+        (torch.clone, r"augment\(X_batch, generator\) raised TypeError"),  # no signature
+        (lambda X, g: (X, g), r"augment must return a torch.Tensor.*returned a tuple"),
+    ],
+    ids=["one-argument", "builtin", "tuple"],
+)
+def test_an_augment_of_the_wrong_form_is_a_clear_error(augment, match):
+    module, data = _network(), _data()
+    with pytest.raises(ValueError, match=match):
+        _train_one_epoch(module, data, _setup(module, augment=augment))
+
+
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 def test_training_is_deterministic(activation):
     states = []
