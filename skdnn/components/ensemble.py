@@ -246,12 +246,14 @@ class BatchEnsembleLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply each member's layer to its slice of the input.
 
-        With autograd recording, as ``((x * r) @ W.T) * s + b``; without (prediction,
-        validation), as one batched product with :meth:`member_weights`, which
-        spares three element-wise passes over the ``(n, k, d)`` activations for
-        ``k * d_out * d_in`` multiplications, and returns a transposed view of a
-        member-major ``(k, n, out_features)`` result (the next member layer reads
-        it in place). The two agree up to float rounding.
+        As ``((x * r) @ W.T) * s + b``; or, without autograd recording and for
+        batches of more than ``2 d_in d_out / (d_in + 2 d_out)`` rows (the
+        activation-health probe, validation, but not prediction's blocks of a
+        few rows), as one batched product with :meth:`member_weights`: that
+        trades three element-wise passes over the ``n * k`` rows for two over the
+        ``k * d_out * d_in`` effective weights, and returns a transposed view of
+        a member-major ``(k, n, out_features)`` result, which the next member
+        layer reads in place. The two agree up to float rounding.
 
         Parameters
         ----------
@@ -264,7 +266,8 @@ class BatchEnsembleLinear(nn.Module):
             The output batch.
         """
         _check_input(x, self.n_members, self.in_features, type(self).__name__)
-        if not torch.is_grad_enabled():
+        d_in, d_out = self.in_features, self.out_features
+        if not torch.is_grad_enabled() and x.shape[0] * (d_in + 2 * d_out) > 2 * d_in * d_out:
             weights = self.member_weights().transpose(1, 2)
             return members_linear(x.transpose(0, 1), weights, self.bias).transpose(0, 1)
         out = nn.functional.linear(x * self.r, self.weight) * self.s

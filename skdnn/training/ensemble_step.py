@@ -188,17 +188,18 @@ def _layer_backward(
 ) -> torch.Tensor | None:
     """Set a layer's gradients from ``g`` at its output; return its input's if ``passes_down``.
 
-    ``g`` is the step's own tensor (the loss gradient or one an activation's
-    backward returned), so it may be overwritten once read.
+    ``g``, ``u`` and ``z`` are the step's own tensors (``g`` the loss gradient or
+    one an activation's backward returned), read here for the last time: they are
+    overwritten once read, sparing allocations.
     """
     if linear.bias is not None:
         linear.bias.grad = g.sum(1)
     if type(linear) is BatchEnsembleLinear:
-        linear.s.grad = (g * z).sum(1)
+        linear.s.grad = z.mul_(g).sum(1)
         g_z = g.mul_(linear.s.unsqueeze(1)).view(-1, linear.out_features)
         linear.weight.grad = torch.mm(g_z.t(), u.view(-1, linear.in_features))
         g_u = torch.mm(g_z, linear.weight).view(*g.shape[:2], linear.in_features)
-        linear.r.grad = (g_u * x).sum(1)
+        linear.r.grad = torch.mul(g_u, x, out=u).sum(1)
         return g_u.mul_(linear.r.unsqueeze(1)) if passes_down else None
     linear.weight.grad = torch.bmm(g.transpose(1, 2), x.expand(g.shape[0], -1, -1)).view_as(
         linear.weight

@@ -55,19 +55,21 @@ def test_batch_ensemble_member_equals_linear_with_rank1_scaled_weight():
 
 
 @pytest.mark.parametrize("bias", [True, False])
-def test_batch_ensemble_without_autograd_is_one_batched_product_with_the_same_result(bias):
+def test_batch_ensemble_without_autograd_on_many_rows_is_one_batched_product(bias):
     layer = BatchEnsembleLinear(5, 3, 4, bias=bias, generator=generator())
     with torch.no_grad():
         layer.r.mul_(torch.rand(4, 5, generator=generator(2)) + 0.5)
-    x = torch.randn(7, 4, 5, generator=generator(1))
-    recorded = layer(x)
-    with torch.inference_mode():
-        fast = layer(x)
-        shared = layer(expand_members(x[:, 0], 4))  # a broadcast input, as the first layer's
-    torch.testing.assert_close(fast, recorded.detach(), rtol=1e-5, atol=1e-6)
-    assert fast.shape == (7, 4, 3)
-    assert fast.transpose(0, 1).is_contiguous()  # member-major: the next layer reads it in place
-    torch.testing.assert_close(shared, layer(expand_members(x[:, 0], 4)).detach())
+    for n_rows in (2, 7):  # a 5 -> 3 layer takes the batched product from 3 rows on
+        x = torch.randn(n_rows, 4, 5, generator=generator(1))
+        recorded = layer(x)
+        with torch.inference_mode():
+            fast = layer(x)
+            shared = layer(expand_members(x[:, 0], 4))  # a broadcast input, as the first layer's
+        torch.testing.assert_close(fast, recorded.detach(), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(shared, layer(expand_members(x[:, 0], 4)).detach())
+        assert fast.shape == (n_rows, 4, 3)
+        # member-major on many rows: the next layer reads it in place
+        assert fast.transpose(0, 1).is_contiguous() == (n_rows == 7)
     weights = layer.member_weights()
     assert weights.shape == (4, 3, 5)
     for i in range(4):
