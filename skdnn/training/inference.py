@@ -37,6 +37,7 @@ from skdnn.training.row_invariance import (
     Elementwise,
     Product,
     is_elementwise,
+    is_exact,
     one_thread,
     pad_rows,
 )
@@ -189,8 +190,9 @@ class InferenceNetwork:
     some: otherwise the network's own weights are used, not copied), dropout
     dropped, and each ``Linear`` layer with its activation runs as one
     :class:`~skdnn.training.row_invariance.Product`. A network that is not a
-    plain chain is run as is, in evaluation mode, in blocks of a fixed number
-    of rows.
+    plain chain of such layers (linear, batch and layer norm, activations,
+    dropout) is run as is, in evaluation mode, in blocks of a fixed number of
+    rows.
 
     Parameters
     ----------
@@ -204,7 +206,10 @@ class InferenceNetwork:
         self.device = torch.device("cpu") if first is None else first.device
         containers: list[nn.Module] = []
         leaves: list[nn.Module] = []
-        plain = _collect(module, leaves, containers)
+        # A chain runs op by op only when every layer is one whose rows are known
+        # to be independent; any other layer (an ensemble's, say) makes it run
+        # as one module on fixed blocks of rows.
+        plain = _collect(module, leaves, containers) and all(map(_row_wise, leaves))
         # What "unchanged" means (is_current): the same containers holding the
         # same layers holding the same tensors, none modified in place since.
         tracked = (*containers, *leaves) if plain else tuple(module.modules())
@@ -296,6 +301,18 @@ _version = operator.attrgetter("_version")
 
 def _stamp(tensors: tuple[torch.Tensor, ...]) -> tuple:
     return tuple(map(_version, tensors)), tuple(map(torch.Tensor.data_ptr, tensors))
+
+
+def _row_wise(layer: nn.Module) -> bool:
+    """Whether ``layer`` is one that :func:`_compile` runs with each row's bits its own."""
+    return (
+        type(layer) is nn.Linear
+        or type(layer) in _BATCH_NORMS
+        or type(layer) is nn.LayerNorm
+        or is_elementwise(layer)
+        or is_exact(layer)
+        or _is_identity(layer)
+    )
 
 
 def _is_identity(layer: nn.Module) -> bool:

@@ -97,6 +97,34 @@ def test_only_plain_chains_are_folded():
     assert not network.is_current(network.module)
 
 
+class _Members(nn.Module):
+    """An ensemble-like layer: k products per row, averaged (not a layer _compile knows)."""
+
+    def __init__(self, n_in: int, n_out: int, k: int = 3) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(k, n_in, n_out) / n_in**0.5)
+
+    def forward(self, x):
+        return torch.einsum("nd,kde->nke", x, self.weight).mean(dim=1)
+
+
+def test_chains_with_unknown_layers_run_as_modules_in_fixed_blocks():
+    # A layer whose rows may depend on the others (its own products) makes the
+    # whole chain run as one module on fixed blocks: still bitwise invariant.
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(12, 200), nn.ELU(), _Members(200, 150), nn.Linear(150, 4))
+    network = InferenceNetwork(module.eval())
+    assert network.products == []
+    X = torch.randn(300, 12, generator=torch.Generator().manual_seed(3))
+    everything = network(X)
+    for size in (1, 2, 5, 63, 65, 200):
+        torch.testing.assert_close(network(X[:size]), everything[:size], rtol=0, atol=0)
+    order = torch.randperm(300, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(network(X[order]), everything[order], rtol=0, atol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(everything, module(X), rtol=1e-4, atol=1e-5)
+
+
 def test_frozen_prefix_networks_are_chains():
     module = freeze_prefix(_trained(normalization="batch"), 2)
     assert flat_layers(module) is not None
