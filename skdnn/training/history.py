@@ -55,12 +55,22 @@ def activation_health(
     network; ``probe`` is then the input of block ``start`` (the cached output of
     the blocks below it, say).
     """
+    blocks = list(module.named_children())[start:stop]
+    activations = [
+        layer
+        for name, block in blocks
+        if name.startswith("hidden")
+        for layer_name, layer in block.named_children()
+        if layer_name == "activation"
+    ]
+    if not any(_has_health(layer) for layer in activations):  # nothing to measure: no pass
+        return [0.0] * len(activations)
     was_training = module.training
     if was_training:  # switching modes walks every layer: only when needed
         module.eval()
     figures = []
     x = probe
-    for name, block in list(module.named_children())[start:stop]:
+    for name, block in blocks:
         if not name.startswith("hidden"):
             x = block(x)
             continue
@@ -71,6 +81,11 @@ def activation_health(
     if was_training:
         module.train()
     return torch.stack(figures).tolist() if figures else []
+
+
+def _has_health(activation: nn.Module) -> bool:
+    component = activation_of(activation)
+    return component is not None and component.health is not None
 
 
 def _unhealthy_fraction(activation: nn.Module, output: torch.Tensor) -> torch.Tensor:
