@@ -5,6 +5,7 @@ from numpy.testing import assert_allclose
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skdnn import DNNClassifier, DNNRegressor, StackedAutoencoder, TransferDNNRegressor
+from skdnn.configs import TABULAR
 
 # Each estimator runs the checks twice: with its default hyperparameters (what
 # a user gets) and as a small network with few epochs (the one the other tests
@@ -26,6 +27,13 @@ ESTIMATORS = [
         [(np.ones((3, 4)), np.zeros(4))], hidden_layer_sizes=(32,), n_reused_layers=0,
         max_epochs=60, device="cpu", random_state=0,
     ),
+    # The tabular configuration (a table input layer: robust scaling, periodic
+    # embeddings) and ensembles of 4 members in one network.
+    DNNClassifier(**{**TABULAR, "max_epochs": 30}, device="cpu", random_state=0),
+    DNNClassifier(hidden_layer_sizes=(32,), n_ensemble=4, max_epochs=60, device="cpu",
+                  random_state=0),
+    DNNRegressor(hidden_layer_sizes=(32,), n_ensemble=4, max_epochs=60, device="cpu",
+                 random_state=0),
 ]
 
 _MINI_BATCH_WEIGHTS = (
