@@ -39,6 +39,7 @@ from torch import nn
 
 from skdnn.components.ensemble import BatchEnsembleLinear, MemberLinear
 from skdnn.components.member_layers import CombineMembers, ExpandMembers
+from skdnn.training.manual_step import ManualStep
 from skdnn.training.walk import leaf_layers
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def member_layers(
     return layers
 
 
-class EnsembleStep:
+class EnsembleStep(ManualStep):
     """Forward and backward of an ensemble network with a fused loss gradient, by hand.
 
     Parameters
@@ -113,26 +114,9 @@ class EnsembleStep:
         for linear, activation in layers:
             component = None if activation is None else fast_activation(activation)
             self.layers.append((linear, activation, component))
+        super().__init__([p for linear, _ in layers for p in linear.parameters()], update, setup)
         self.n_members = layers[0][0].n_members
         self.loss_gradient = loss_gradient
-        self.update = update
-        self.regularization = regularization = setup.regularization
-        self.schedule = setup.schedule
-        self.parameters = [p for linear, _ in layers for p in linear.parameters()]
-        self.clips = regularization.clip_value is not None or regularization.clip_norm is not None
-        self.constrains = regularization.max_norm is not None
-        self.outputs: torch.Tensor | None = None
-
-    def __call__(self, X: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None):
-        with torch.no_grad():
-            losses = self._forward_backward(X, y, weight)
-        if self.clips:
-            self.regularization.clip(self.parameters)
-        self.update()
-        if self.constrains:
-            self.regularization.constrain()
-        self.schedule.step()
-        return losses
 
     def _forward_backward(
         self, X: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None

@@ -44,6 +44,7 @@ from skdnn.training import fast_paths
 from skdnn.training.ensemble_step import EnsembleStep, member_layers
 from skdnn.training.fused_adam import optimizer_update
 from skdnn.training.gemm import AtenKernels, kernels_for
+from skdnn.training.manual_step import ManualStep
 from skdnn.training.regression import SquaredErrorGradient
 from skdnn.training.walk import leaf_layers
 
@@ -264,7 +265,7 @@ def _trains_all(layers: list[tuple[nn.Linear, nn.Module | None]], optimizer) -> 
 _FAST_KERNEL_MIN_MACS = 1 << 20
 
 
-class MLPStep:
+class MLPStep(ManualStep):
     """Forward and backward of a plain MLP with a fused loss gradient, written out by hand.
 
     Per layer ``h = act(h_prev @ W.T + b)``; the backward pass is, from the
@@ -291,27 +292,10 @@ class MLPStep:
             backward = None if component is None else component.fast_backward
             relu = component is not None and component.name == "relu"
             self.layers.append((linear.weight, linear.bias, activation, forward, backward, relu))
+        super().__init__([p for linear, _ in layers for p in linear.parameters()], update, setup)
         self.loss_gradient = _loss_gradient(setup.objective)
         self.fast_kernels = kernels_for(layers[0][0].weight)
-        self.update = update
-        self.regularization = regularization = setup.regularization
-        self.schedule = setup.schedule
-        self.parameters = [p for linear, _ in layers for p in linear.parameters()]
-        self.clips = regularization.clip_value is not None or regularization.clip_norm is not None
-        self.constrains = regularization.max_norm is not None
         self.plans: dict[int, tuple[Any, ...]] = {}
-        self.outputs: torch.Tensor | None = None
-
-    def __call__(self, X: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None):
-        with torch.no_grad():
-            losses = self._forward_backward(X, y, weight)
-        if self.clips:
-            self.regularization.clip(self.parameters)
-        self.update()
-        if self.constrains:
-            self.regularization.constrain()
-        self.schedule.step()
-        return losses
 
     def _plan(self, n_rows: int) -> tuple[Any, ...]:
         """For batches of ``n_rows``: the kernels of each layer."""
