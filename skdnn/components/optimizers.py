@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from skdnn.components._param_types import check_value_types
 from skdnn.components._registry import Component, Registry, check_keywords
 from skdnn.components.momentum import MomentumSGD
 
@@ -335,6 +336,7 @@ def build_optimizer(
                 f"{component.name!r}: {_why_reserved(key)}."
             )
     check_keywords(component.factory, extra, f"optimizer {component.name!r}", reserved=reserved)
+    check_value_types(component.factory, extra, "optimizer_params", f"optimizer {component.name!r}")
     items, tensors = _flatten(parameters)
     translated = {"momentum": momentum, "betas": (beta_1, beta_2), "alpha": rho, "eps": epsilon}
     kwargs = {key: translated[key] for key in component.mapped}

@@ -113,8 +113,10 @@ class ClassificationTask:
         unknown = np.setdiff1d(np.unique(y), classes)
         if unknown.size:
             raise ValueError(
-                f"y contains labels not seen when the classes were set (classes_, on the "
-                f"first fit): {unknown.tolist()}; the classes are {classes.tolist()}."
+                f"y has labels that are not among the classes the model learns: "
+                f"{unknown.tolist()}; its classes are {classes.tolist()} (the labels of the "
+                "training y, or partial_fit's classes=). A classifier can only be trained and "
+                "validated on those."
             )
         return np.searchsorted(classes, y).astype(np.int64)
 

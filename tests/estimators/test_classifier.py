@@ -193,7 +193,7 @@ def test_partial_fit_one_epoch_per_call(digits):
     assert clf.n_epochs_ == 3 and len(clf.history_) == 3
     clf.partial_fit(X[700:], y[700:])
     assert clf.score(X_test, y_test) > 0.5
-    with pytest.raises(ValueError, match="not seen"):
+    with pytest.raises(ValueError, match="not among the classes"):
         clf.partial_fit(X[:5], np.array([11] * 5))
 
 

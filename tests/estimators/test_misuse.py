@@ -149,3 +149,21 @@ def test_read_only_inputs_do_not_leak_torch_warnings(data):
         codes = autoencoder.transform(X)
         codes.flags.writeable = False
         autoencoder.inverse_transform(codes)
+
+
+def test_validation_labels_outside_the_training_classes_are_named(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"validation_data: y has labels that are not among "
+                                         r"the classes the model learns: \['unseen'\]"):
+        small().fit(X, y.astype(str), validation_data=(X[:5], ["unseen"] * 5))
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"weight_decay": "x"}, r"optimizer_params\['weight_decay'\].*'x'"),
+     ({"amsgrad": 3.5}, r"optimizer_params\['amsgrad'\].*True or False")],
+)
+def test_optimizer_params_of_the_wrong_kind_are_value_errors(data, params, message):
+    X, y = data
+    with pytest.raises(ValueError, match=message):
+        small(optimizer="adamw", optimizer_params=params).fit(X, y)
