@@ -99,11 +99,12 @@ def _column_indices(chosen: np.ndarray, X: Any, n_features: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def naming_non_numeric_columns(X) -> Iterator[None]:
+def naming_non_numeric_columns(X, *, reads_tables: bool = True) -> Iterator[None]:
     """Turn a failed conversion of a DataFrame into a ``ValueError`` naming its non-numeric columns.
 
     Strings, categories and dates need encoding first; numpy's own error
     ("could not convert string to float") names neither the column nor the remedy.
+    ``reads_tables``: whether the estimator has ``categorical_features`` to suggest.
     """
     try:
         yield
@@ -116,11 +117,11 @@ def naming_non_numeric_columns(X) -> Iterator[None]:
         ]
         if not other:
             raise
+        declare = "Declare them with categorical_features, or encode" if reads_tables else (
+            "DNNClassifier and DNNRegressor encode such columns themselves; here, encode")
         raise ValueError(
             f"X has non-numeric columns: {other[:10]}{' ...' if len(other) > 10 else ''}. "
-            "Declare them with categorical_features (DNNClassifier and DNNRegressor "
-            "encode category, object and string columns by default), or encode them "
-            "first, e.g. with sklearn.preprocessing.OneHotEncoder in a "
+            f"{declare} them first, e.g. with sklearn.preprocessing.OneHotEncoder in a "
             "sklearn.compose.ColumnTransformer."
         ) from error
 

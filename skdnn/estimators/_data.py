@@ -35,7 +35,7 @@ def check_features(estimator, X, *, reset: bool, keep_sparse: bool = False) -> n
     reads_tables = hasattr(estimator, "categorical_features")
     encoded = encode_table(estimator, X, reset=reset) if reads_tables else None
     if encoded is None:
-        with naming_non_numeric_columns(X):
+        with naming_non_numeric_columns(X, reads_tables=reads_tables):
             encoded = validate_data(
                 estimator, X, reset=reset, dtype=np.float32, accept_sparse=("csr", "csc", "coo"),
                 ensure_all_finite="allow-nan" if reads_tables else True,
