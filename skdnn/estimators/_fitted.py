@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -82,11 +83,13 @@ class FittedNetworkMixin:
         if isinstance(model, nn.Module):
             self._inference_cache = InferenceNetwork(model)
 
-    def _forward(self, X: np.ndarray, batch_size: int = 8192) -> torch.Tensor:
+    def _forward(self, X: np.ndarray | sp.spmatrix, batch_size: int = 8192) -> torch.Tensor:
         """Logits (or outputs) of the fitted network for ``X``, on the CPU.
 
         Runs a cached :class:`~skdnn.training.inference.InferenceNetwork` (batch
-        norm folded, fast kernels), rebuilt whenever ``model_`` changed.
+        norm folded, fast kernels), rebuilt whenever ``model_`` changed. A
+        sparse ``X`` is made dense ``batch_size`` rows at a time (a row's
+        outputs do not depend on the rows around it).
         """
         module = self.model_
         if module.training:
@@ -94,6 +97,11 @@ class FittedNetworkMixin:
         network = self.__dict__.get("_inference_cache")
         if network is None or not network.is_current(module):
             network = self._inference_cache = InferenceNetwork(module)
+        if sp.issparse(X):
+            return torch.cat([
+                self._forward(X[start:start + batch_size].toarray(), batch_size)
+                for start in range(0, X.shape[0], batch_size)
+            ])
         inputs = shared_tensor(X)
         if network.device.type == "cpu":  # no transfers (two dispatches fewer per call)
             if len(inputs) <= batch_size:

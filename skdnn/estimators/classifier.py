@@ -248,7 +248,7 @@ class DNNClassifier(
     def _logits(self, X) -> torch.Tensor:
         """Validated ``X`` through the fitted network: float64 logits on the CPU."""
         check_is_fitted(self)
-        return self._forward(check_features(self, X, reset=False)).double()
+        return self._forward(check_features(self, X, reset=False, keep_sparse=True)).double()
 
     def predict(self, X) -> np.ndarray:
         """Most probable class of each row of ``X``.

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skdnn.components.losses import regression_loss
 from skdnn.estimators._base import BaseDNN
-from skdnn.estimators._data import check_features
+from skdnn.estimators._data import as_dense_features, check_features
 from skdnn.estimators._network import MLPNetworkMixin
 from skdnn.estimators._param_lists import REGRESSOR_HYPERPARAMETERS
 from skdnn.estimators._params import (
@@ -245,12 +245,13 @@ class DNNRegressor(
             would be the same and the spread zero, which would read as certainty.
         """
         check_is_fitted(self)
-        X = check_features(self, X, reset=False)
+        X = check_features(self, X, reset=False, keep_sparse=True)
         task = self._task()
+        if not (return_std or self.mc_samples > 0):  # sparse rows made dense chunk by chunk
+            return task.decode(self, self._forward(X))
+        X = as_dense_features(X)
         if return_std and self.n_ensemble > 1:  # the spread of the ensemble members
             mean, std = self._member_moments(X, task.values)
-        elif not (return_std or self.mc_samples > 0):
-            return task.decode(self, self._forward(X))
         else:
             mean, std = self._mc_dropout(X, task, self.mc_samples or 100, require=return_std)
         if not self.outputs_2d_:

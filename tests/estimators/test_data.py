@@ -76,3 +76,10 @@ def test_sparse_training_data_stays_sparse_and_trains_like_dense():
     sparse = DNNClassifier(**params).fit(X, y)
     dense = DNNClassifier(**params).fit(X.toarray(), y)
     assert_allclose(sparse.predict_proba(X), dense.predict_proba(X.toarray()), atol=1e-6)
+    # Prediction makes sparse rows dense a chunk at a time, with the same bits.
+    np.testing.assert_array_equal(sparse.predict_proba(X), sparse.predict_proba(X.toarray()))
+    np.testing.assert_array_equal(sparse._forward(X, batch_size=7), sparse._forward(X.toarray()))
+    from skdnn import DNNRegressor
+
+    regressor = DNNRegressor(**params).fit(X, rng.normal(size=300))
+    np.testing.assert_array_equal(regressor.predict(X), regressor.predict(X.toarray()))
