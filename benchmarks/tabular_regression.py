@@ -42,7 +42,7 @@ from tabular_runner import (
 )
 
 from skdnn import DNNRegressor
-from skdnn.configs import TABULAR
+from skdnn.configs import TABULAR_REGRESSION
 
 REFERENCE = "MLPRegressor"
 METRICS = ("rmse", "r2", "fit_seconds")
@@ -56,12 +56,10 @@ def _mlp_scaled_target(seed: int) -> BaseEstimator:
     return one_hot_pipeline(model)
 
 
-_TABULAR_REGRESSION = {k: v for k, v in TABULAR.items() if k != "label_smoothing"}
-
 SYSTEMS: dict[str, Factory] = {
     "skdnn defaults": lambda seed: one_hot_pipeline(DNNRegressor(random_state=seed)),
-    # The classifiers' tabular configuration on the raw DataFrame (no label smoothing).
-    "skdnn tabular": lambda seed: DNNRegressor(**_TABULAR_REGRESSION, random_state=seed),
+    # The tabular configuration (skdnn.configs.TABULAR_REGRESSION) on the raw DataFrame.
+    "skdnn tabular": lambda seed: DNNRegressor(**TABULAR_REGRESSION, random_state=seed),
     "MLPRegressor": lambda seed: one_hot_pipeline(MLPRegressor(random_state=seed)),
     "MLPRegressor (scaled y)": _mlp_scaled_target,
     "HistGradientBoosting": lambda seed: HistGradientBoostingRegressor(random_state=seed),

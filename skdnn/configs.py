@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-__all__ = ["DEFAULT", "SELF_NORMALIZING", "TABULAR"]
+__all__ = ["DEFAULT", "SELF_NORMALIZING", "TABULAR", "TABULAR_REGRESSION"]
 
 # default-start
 #: The default configuration of a deep network of dense layers (Table 11-3).
@@ -82,3 +82,9 @@ TABULAR = MappingProxyType({
     "restore_best_weights": True,
 })
 # tabular-end
+
+#: ``TABULAR`` for :class:`~skdnn.DNNRegressor` (no label smoothing, which is
+#: a classification technique): ``DNNRegressor(**TABULAR_REGRESSION)``.
+TABULAR_REGRESSION = MappingProxyType(
+    {key: value for key, value in TABULAR.items() if key != "label_smoothing"}
+)

@@ -7,7 +7,7 @@ from sklearn.preprocessing import StandardScaler
 
 import skdnn
 from skdnn import DNNClassifier, configs
-from skdnn.configs import DEFAULT, SELF_NORMALIZING, TABULAR
+from skdnn.configs import DEFAULT, SELF_NORMALIZING, TABULAR, TABULAR_REGRESSION
 
 
 @pytest.mark.parametrize(
@@ -42,3 +42,14 @@ def test_the_tabular_config_fits_a_raw_dataframe():
     assert table.config["scaling"] == "robust_smooth_clip"
     assert table.config["embedding"] == "periodic" and table.config["missing_indicators"] == [1]
     assert model.predict_proba(frame).shape == (200, 2)
+
+
+def test_the_regression_config_is_tabular_without_label_smoothing():
+    from sklearn.datasets import make_regression
+
+    from skdnn import DNNRegressor
+
+    assert dict(TABULAR_REGRESSION) == {k: v for k, v in TABULAR.items() if k != "label_smoothing"}
+    X, y = make_regression(n_samples=120, n_features=4, random_state=0)
+    model = DNNRegressor(**{**TABULAR_REGRESSION, "max_epochs": 3}).fit(X, y)
+    assert model.model_.input.table.config["embedding"] == "periodic"

@@ -40,6 +40,12 @@ class MLPNetworkMixin:
         """
         if not hasattr(self, "categorical_features"):  # builds on another network's inputs
             return None
+        if self.numeric_embedding is None and self.numeric_embedding_params:
+            raise ValueError(
+                f"numeric_embedding_params={self.numeric_embedding_params!r} was given with "
+                "numeric_embedding=None, so it would be ignored: set numeric_embedding "
+                "('periodic' or 'piecewise_linear') or drop numeric_embedding_params."
+            )
         categorical = self.__dict__.get("is_categorical_")
         categorical = np.zeros(self.n_features_in_, bool) if categorical is None else categorical
         missing = self.__dict__.get("_missing_features", np.zeros(self.n_features_in_, bool))

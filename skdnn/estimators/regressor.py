@@ -245,15 +245,16 @@ class DNNRegressor(
             would be the same and the spread zero, which would read as certainty.
         """
         check_is_fitted(self)
-        X = check_features(self, X, reset=False, keep_sparse=True)
+        features = check_features(self, X, reset=False, keep_sparse=True)
         task = self._task()
         if not (return_std or self.mc_samples > 0):  # sparse rows made dense chunk by chunk
-            return task.decode(self, self._forward(X))
-        X = as_dense_features(X)
-        if return_std and self.n_ensemble > 1:  # the spread of the ensemble members
+            return task.decode(self, self._forward(features))
+        if return_std and self.n_ensemble > 1:  # the spread of the members (validates X itself)
             mean, std = self._member_moments(X, task.values)
         else:
-            mean, std = self._mc_dropout(X, task, self.mc_samples or 100, require=return_std)
+            mean, std = self._mc_dropout(
+                as_dense_features(features), task, self.mc_samples or 100, require=return_std
+            )
         if not self.outputs_2d_:
             mean, std = mean[:, 0], std[:, 0]
         return (mean, std) if return_std else mean

@@ -217,3 +217,19 @@ def test_a_date_column_is_named_and_sparse_codes_are_read():
     clf = DNNClassifier(**FAST, categorical_features=[0]).fit(codes, rng.integers(0, 2, 60))
     assert clf.categories_ == [[0.0, 1.0, 2.0]]
     assert clf.predict(codes[:1]).shape == (1,)
+
+
+def test_ensemble_spread_of_a_regressor_reads_the_table_once():
+    frame = _frame()
+    target = frame["job"].str[-2:].astype(int).to_numpy() + np.nan_to_num(frame["age"]) / 10
+    reg = DNNRegressor(**FAST, n_ensemble=3).fit(frame, target)
+    mean, std = reg.predict(frame, return_std=True)
+    np.testing.assert_allclose(mean, reg.predict(frame), rtol=1e-5, atol=1e-5)
+    assert std.shape == mean.shape and (std > 0).all()
+
+
+def test_embedding_settings_without_an_embedding_are_refused():
+    frame = _frame()
+    with pytest.raises(ValueError, match=r"numeric_embedding_params.*numeric_embedding=None"):
+        DNNClassifier(**FAST, numeric_embedding_params={"n_bins": 5}).fit(
+            frame, _job_target(frame))
