@@ -110,11 +110,13 @@ def naming_non_numeric_columns(X, *, reads_tables: bool = True) -> Iterator[None
         yield
     except (ValueError, TypeError) as error:
         dtypes = getattr(X, "dtypes", None)
-        if dtypes is None or not hasattr(dtypes, "items"):
+        if hasattr(dtypes, "items"):  # a DataFrame: by dtype
+            other = [str(name) for name, kind in dtypes.items()
+                     if getattr(kind, "kind", "O") not in "biuf"]
+        elif isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 2:  # by content
+            other = [j for j, column in enumerate(X.T) if not _numeric(column)]
+        else:
             raise
-        other = [
-            str(name) for name, kind in dtypes.items() if getattr(kind, "kind", "O") not in "biuf"
-        ]
         if not other:
             raise
         declare = "Declare them with categorical_features, or encode" if reads_tables else (
@@ -124,6 +126,14 @@ def naming_non_numeric_columns(X, *, reads_tables: bool = True) -> Iterator[None
             f"{declare} them first, e.g. with sklearn.preprocessing.OneHotEncoder in a "
             "sklearn.compose.ColumnTransformer."
         ) from error
+
+
+def _numeric(column: np.ndarray) -> bool:
+    try:
+        column.astype(np.float64)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def encode_table(estimator: Any, X: Any, *, reset: bool) -> np.ndarray | None:

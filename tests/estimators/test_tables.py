@@ -233,3 +233,12 @@ def test_embedding_settings_without_an_embedding_are_refused():
     with pytest.raises(ValueError, match=r"numeric_embedding_params.*numeric_embedding=None"):
         DNNClassifier(**FAST, numeric_embedding_params={"n_bins": 5}).fit(
             frame, _job_target(frame))
+
+
+def test_an_object_array_with_strings_names_its_columns():
+    frame = _frame()
+    values = frame.to_numpy()  # object array: numbers and strings
+    with pytest.raises(ValueError, match=r"non-numeric columns: \[1, 2\]"):
+        DNNClassifier(**FAST).fit(values, _job_target(frame))
+    clf = DNNClassifier(**FAST, categorical_features=[1, 2]).fit(values, _job_target(frame))
+    assert [len(c) for c in clf.categories_] == [3, 12]
