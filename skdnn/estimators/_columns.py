@@ -113,7 +113,8 @@ def naming_non_numeric_columns(X, *, reads_tables: bool = True) -> Iterator[None
         if hasattr(dtypes, "items"):  # a DataFrame: by dtype
             other = [str(name) for name, kind in dtypes.items()
                      if getattr(kind, "kind", "O") not in "biuf"]
-        elif isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 2:  # by content
+        elif (isinstance(error, ValueError) and isinstance(X, np.ndarray)
+              and X.dtype == object and X.ndim == 2):  # strings in an object array
             other = [j for j, column in enumerate(X.T) if not _numeric(column)]
         else:
             raise
