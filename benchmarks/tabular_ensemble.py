@@ -35,7 +35,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from skdnn.components.ensemble import BatchEnsembleLinear, MemberLinear, expand_members
+from skdnn.components.ensemble import BatchEnsembleLinear, MemberLinear
+from skdnn.components.member_ops import expand_members
 
 HIDDEN = (100, 100, 100, 100, 100)
 

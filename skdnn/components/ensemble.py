@@ -12,10 +12,12 @@ one network whose linear layers are one of:
   ``((x * r_i) @ W.T) * s_i + b_i``, which equals a linear layer with the
   weight ``W * outer(s_i, r_i)``, at the cost of one shared matrix product.
 * :class:`MemberLinear` -- fully independent weights per member, evaluated as
-  one batched matrix product (:func:`members_linear`, ``torch.baddbmm``).
+  one batched matrix product (:func:`~skdnn.components.member_ops.members_linear`,
+  ``torch.baddbmm``).
 
-:func:`expand_members` turns an ``(n, d)`` input into the ``(n, k, d)`` input of
-the first ensemble layer; predictions are the mean over axis 1.
+:func:`~skdnn.components.member_ops.expand_members` turns an ``(n, d)`` input
+into the ``(n, k, d)`` input of the first ensemble layer; predictions are the
+mean over axis 1.
 """
 
 from __future__ import annotations
@@ -28,81 +30,13 @@ from torch import nn
 
 from skdnn._utils.module_spec import register_layer
 from skdnn.components._registry import Registry
+from skdnn.components.member_ops import (
+    check_member_input,
+    check_sizes,
+    members_linear,
+)
 
 ADAPTER_INITS = ("ones", "random_signs")
-
-
-def _check_sizes(**sizes: int) -> None:
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-
-
-def _check_input(x: torch.Tensor, n_members: int, in_features: int, layer: str) -> None:
-    if x.dim() != 3 or x.shape[1] != n_members or x.shape[2] != in_features:
-        raise ValueError(
-            f"{layer} expects input of shape (n, {n_members}, {in_features}) "
-            f"(samples, members, features), got {tuple(x.shape)}."
-        )
-
-
-def expand_members(x: torch.Tensor, n_members: int) -> torch.Tensor:
-    """View an ``(n, d)`` batch as ``(n, n_members, d)``: every member sees every sample.
-
-    Parameters
-    ----------
-    x : torch.Tensor of shape (n, d)
-        The batch.
-    n_members : int
-        Number of ensemble members ``k``.
-
-    Returns
-    -------
-    torch.Tensor of shape (n, n_members, d)
-        A broadcast view of ``x`` (no copy).
-    """
-    _check_sizes(n_members=n_members)
-    if x.dim() != 2:
-        raise ValueError(f"expand_members expects an (n, d) input, got shape {tuple(x.shape)}.")
-    return x.unsqueeze(1).expand(-1, n_members, -1)
-
-
-def members_linear(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Apply k independent linear maps in one batched matrix product.
-
-    Parameters
-    ----------
-    x : torch.Tensor of shape (k, n, in_features)
-        Member ``i``'s input is ``x[i]``.
-    weight : torch.Tensor of shape (k, in_features, out_features)
-        Member ``i`` computes ``x[i] @ weight[i]`` (note: not transposed, unlike
-        ``nn.Linear.weight``).
-    bias : torch.Tensor of shape (k, out_features), optional
-        Member ``i`` adds ``bias[i]``.
-
-    Returns
-    -------
-    torch.Tensor of shape (k, n, out_features)
-        Member ``i``'s output is element ``i``.
-    """
-    if x.dim() != 3 or weight.dim() != 3 or x.shape[0] != weight.shape[0]:
-        raise ValueError(
-            f"members_linear expects x (k, n, in) and weight (k, in, out), "
-            f"got {tuple(x.shape)} and {tuple(weight.shape)}."
-        )
-    if x.shape[2] != weight.shape[1]:
-        raise ValueError(
-            f"x has {x.shape[2]} input features but weight expects {weight.shape[1]}."
-        )
-    if bias is None:
-        return torch.bmm(x, weight)
-    if bias.shape != (weight.shape[0], weight.shape[2]):
-        raise ValueError(
-            f"bias must have shape {(weight.shape[0], weight.shape[2])}, got {tuple(bias.shape)}."
-        )
-    return torch.baddbmm(bias.unsqueeze(1), x, weight)
 
 
 def _uniform_(tensor: torch.Tensor, bound: float, generator: torch.Generator | None) -> None:
@@ -161,7 +95,7 @@ class BatchEnsembleLinear(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        _check_sizes(in_features=in_features, out_features=out_features, n_members=n_members)
+        check_sizes(in_features=in_features, out_features=out_features, n_members=n_members)
         if adapter_init not in ADAPTER_INITS:
             raise ValueError(
                 f"adapter_init must be one of {ADAPTER_INITS}, got {adapter_init!r}."
@@ -265,7 +199,7 @@ class BatchEnsembleLinear(nn.Module):
         torch.Tensor of shape (n, n_members, out_features)
             The output batch.
         """
-        _check_input(x, self.n_members, self.in_features, type(self).__name__)
+        check_member_input(x, self.n_members, self.in_features, type(self).__name__)
         d_in, d_out = self.in_features, self.out_features
         if not torch.is_grad_enabled() and x.shape[0] * (d_in + 2 * d_out) > 2 * d_in * d_out:
             weights = self.member_weights().transpose(1, 2)
@@ -318,7 +252,7 @@ class MemberLinear(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        _check_sizes(in_features=in_features, out_features=out_features, n_members=n_members)
+        check_sizes(in_features=in_features, out_features=out_features, n_members=n_members)
         self.in_features, self.out_features, self.n_members = in_features, out_features, n_members
         self.weight = nn.Parameter(torch.empty(n_members * out_features, in_features))
         self.bias = nn.Parameter(torch.empty(n_members, out_features)) if bias else None
@@ -372,7 +306,7 @@ class MemberLinear(nn.Module):
         torch.Tensor of shape (n, n_members, out_features)
             The output batch.
         """
-        _check_input(x, self.n_members, self.in_features, type(self).__name__)
+        check_member_input(x, self.n_members, self.in_features, type(self).__name__)
         out = members_linear(x.transpose(0, 1), self.member_weights().transpose(1, 2), self.bias)
         return out.transpose(0, 1)
 

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from skdnn._utils.module_spec import register_container, register_layer
-from skdnn.components.ensemble import expand_members
+from skdnn.components.member_ops import expand_members
 
 #: How :func:`combine_members` turns the members' outputs into one output.
 COMBINATIONS = {

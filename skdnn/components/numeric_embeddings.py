@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from skdnn.components._registry import Registry
-from skdnn.components.ensemble import members_linear
 from skdnn.components.input_scaling import as_float_array
+from skdnn.components.member_ops import members_linear
 
 
 def _positive_int(name: str, value: object) -> None:

@@ -6,9 +6,8 @@ from skdnn.components.ensemble import (
     ENSEMBLE_LAYERS,
     BatchEnsembleLinear,
     MemberLinear,
-    expand_members,
-    members_linear,
 )
+from skdnn.components.member_ops import expand_members, members_linear
 
 
 def generator(seed=0):
