@@ -142,16 +142,16 @@ class MonteCarloProbabilitiesMixin:
 class EnsembleMembersMixin:
     """The outputs of each ensemble member (``n_ensemble > 1``), beside their mean."""
 
-    def _member_outputs(self, X, batch_size: int = 8192) -> torch.Tensor:
-        """Validated ``X`` through every member: float64 outputs ``(n, k, n_outputs)`` on the CPU.
+    def _member_outputs(self, X: np.ndarray, batch_size: int = 8192) -> torch.Tensor:
+        """``X`` (validated, as ``check_features`` returns it) through every member.
+
+        Returns float64 outputs ``(n, k, n_outputs)`` on the CPU.
 
         Raises
         ------
         ValueError
             If the network has one member (``n_ensemble=1``).
         """
-        check_is_fitted(self)
-        X = check_features(self, X, reset=False)
         module = self.model_.eval()
         if n_members(module) == 1:
             raise ValueError(
@@ -170,7 +170,7 @@ class EnsembleMembersMixin:
         """Mean and (population) standard deviation over the members of ``values(self, outputs)``.
 
         ``values`` maps the members' outputs ``(n, k, n_outputs)`` to predictions
-        in the original units, of the same shape.
+        in the original units, of the same shape; ``X`` is validated.
         """
         predictions = values(self, self._member_outputs(X))
         return predictions.mean(dim=1).numpy(), predictions.std(dim=1, correction=0).numpy()
@@ -201,4 +201,6 @@ class EnsembleProbabilitiesMixin(EnsembleMembersMixin):
         ValueError
             If the estimator was fitted with ``n_ensemble=1``.
         """
-        return torch.softmax(self._member_outputs(X), dim=2).numpy()
+        check_is_fitted(self)
+        features = check_features(self, X, reset=False)
+        return torch.softmax(self._member_outputs(features), dim=2).numpy()

@@ -249,12 +249,11 @@ class DNNRegressor(
         task = self._task()
         if not (return_std or self.mc_samples > 0):  # sparse rows made dense chunk by chunk
             return task.decode(self, self._forward(features))
-        if return_std and self.n_ensemble > 1:  # the spread of the members (validates X itself)
-            mean, std = self._member_moments(X, task.values)
+        features = as_dense_features(features)
+        if return_std and self.n_ensemble > 1:  # the spread of the ensemble members
+            mean, std = self._member_moments(features, task.values)
         else:
-            mean, std = self._mc_dropout(
-                as_dense_features(features), task, self.mc_samples or 100, require=return_std
-            )
+            mean, std = self._mc_dropout(features, task, self.mc_samples or 100, require=return_std)
         if not self.outputs_2d_:
             mean, std = mean[:, 0], std[:, 0]
         return (mean, std) if return_std else mean

@@ -176,7 +176,7 @@ def test_regressor_std_across_members_and_poisson_mean():
     np.testing.assert_allclose(mean, reg.predict(Xr), rtol=1e-5, atol=1e-4)
     counts = np.abs(yr) // 10
     poisson = DNNRegressor(**SMALL, n_ensemble=3, loss="poisson").fit(Xr, counts)
-    members = poisson._member_outputs(Xr)
+    members = poisson._member_outputs(Xr.astype(np.float32))  # takes validated features
     means = poisson._task().values(poisson, members).mean(dim=1).numpy()[:, 0]
     np.testing.assert_allclose(poisson.predict(Xr), means, rtol=1e-5)
 
