@@ -113,10 +113,13 @@ def _plain_features(estimator, X) -> np.ndarray | None:
         or getattr(estimator, "is_categorical_", None) is not None
     ):
         return None
-    with np.errstate(over="ignore"):  # a float64 value beyond float32 becomes inf here
+    # A float64 value beyond float32 becomes inf here. A finite sum means finite
+    # values (NaN and inf propagate); a float32 sum of finite values that
+    # overflows only sends X the long way, which checks each value.
+    with np.errstate(over="ignore", invalid="ignore"):
         X32 = np.ascontiguousarray(X, dtype=np.float32)
-    # Finite float32 values cannot overflow a float64 sum: it is finite iff they all are.
-    return X32 if np.isfinite(X32.sum(dtype=np.float64)) else None
+        finite = np.isfinite(X32.sum())
+    return X32 if finite else None
 
 
 def as_dense_features(X) -> np.ndarray:

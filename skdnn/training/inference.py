@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import operator
 from collections.abc import Callable
 
@@ -219,16 +220,19 @@ class InferenceNetwork:
         self._entries = _entries(self._dicts)
         self._tensors = tuple(t for t in self._entries if isinstance(t, torch.Tensor))
         self._stamp = _stamp(self._tensors)
-        self._ops: list[Callable[[torch.Tensor, int], torch.Tensor]] | None = None
+        self._ops: list[Callable[[torch.Tensor], torch.Tensor]] | None = None
         #: The products of the Linear layers (empty when the network is not a plain chain).
         self.products: list[Product] = []
         self._macs_per_row = 0
+        #: Calls run on a multiple of this many rows (zero rows appended).
+        self._rows = 1
         if plain:
             has_norm = any(_foldable(leaf) for leaf in leaves)
             layers = list(fold_batch_norm(module)) if has_norm else leaves
             self._ops = _compile(layers)
             self.products = [op for op in self._ops if isinstance(op, Product)]
             self._macs_per_row = sum(p.in_features * p.out_features for p in self.products)
+            self._rows = math.lcm(*(p.rows for p in self.products))
 
     def is_current(self, module: nn.Module) -> bool:
         """Whether ``module`` is still the network this was built from, unchanged.
@@ -263,17 +267,24 @@ class InferenceNetwork:
         that is not a plain chain runs on one thread in blocks of
         :data:`~skdnn.training.row_invariance.VECTOR_GROUP` rows.
         """
-        n_rows = X.shape[0]
         if self._ops is None:
             return self._run_module(X)
+        n_rows = X.shape[0]
         # The ops hold detached weights and run parameterized layers without
         # grad: no autograd context to enter (which costs more than a product).
-        h = (X.detach() if X.requires_grad else X) if n_rows else X.new_zeros((1, *X.shape[1:]))
-        rows = max(n_rows, 1)
-        small = rows * self._macs_per_row < SERIAL_MAX_MACS
-        with one_thread(small and X.device.type == "cpu"):
+        h = X.detach() if X.requires_grad else X
+        if n_rows % self._rows or not n_rows:  # every product runs on a multiple of its block
+            h = pad_rows(h, self._rows) if n_rows else h.new_zeros((self._rows, *h.shape[1:]))
+        threads = torch.get_num_threads()
+        serial = threads > 1 and h.is_cpu and h.shape[0] * self._macs_per_row < SERIAL_MAX_MACS
+        if serial:
+            torch.set_num_threads(1)
+        try:
             for op in self._ops:
-                h = op(h, rows)
+                h = op(h)
+        finally:
+            if serial:
+                torch.set_num_threads(threads)
         return h if h.shape[0] == n_rows else h[:n_rows]
 
     @torch.inference_mode()
@@ -322,15 +333,15 @@ def _is_identity(layer: nn.Module) -> bool:
     )
 
 
-def _compile(layers: list[nn.Module]) -> list[Callable[[torch.Tensor, int], torch.Tensor]]:
-    """Turn the layers into callables of ``(h, n_rows)``; a Linear and its activation, one product.
+def _compile(layers: list[nn.Module]) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+    """Turn the layers into callables of a batch; a Linear and its activation, one product.
 
     Element-wise layers with vectorized transcendental formulas (ELU, logistic,
     ...) that no product can take run through
     :class:`~skdnn.training.row_invariance.Elementwise`; other layers by their
     ``forward``.
     """
-    ops: list[Callable[[torch.Tensor, int], torch.Tensor]] = []
+    ops: list[Callable[[torch.Tensor], torch.Tensor]] = []
     index = 0
     layers = [layer for layer in layers if not _is_identity(layer)]
     while index < len(layers):
@@ -352,6 +363,6 @@ def _compile(layers: list[nn.Module]) -> list[Callable[[torch.Tensor, int], torc
         run = Elementwise(layer) if is_elementwise(layer) else layer.forward
         if any(t.requires_grad for t in layer.parameters()):
             run = torch.no_grad()(run)
-        ops.append(lambda h, n_rows, run=run: run(h))
+        ops.append(run)
         index += 1
     return ops

@@ -1,15 +1,17 @@
 """Making a row's prediction independent of the other rows in the call.
 
-Two things make float32 outputs of the same network differ, by an ulp or so,
+Three things make float32 outputs of the same network differ, by an ulp or so,
 for the same row predicted in calls of different sizes:
 
 * **Matrix products.** BLAS libraries pick kernels by shape: a single row goes
   through a matrix-vector kernel that sums in another order than the blocked
-  matrix-matrix kernel used for many rows. :func:`rows_independent` checks, once
-  per process and shape, that a layer's product gives each row the same bits
-  for any number of rows that is a multiple of a block; when it does not (on
-  GPUs, whose libraries choose algorithms by size, for one), the caller runs
-  fixed-shape blocks instead.
+  matrix-matrix kernel used for many rows, and long sums are cut into blocks
+  whose length depends on the number of rows. :class:`Product` runs each
+  Linear layer on kernels that :func:`rows_independent` has checked, once per
+  process and shape, to give every row the same bits in any multiple of a
+  block of rows (2 here: BLAS products with short sums,
+  :class:`SplitSumKernels`); where none does (on GPUs, whose libraries choose
+  algorithms by size, for one), it runs fixed-shape blocks instead.
 * **Element-wise functions.** torch evaluates ``exp``, ``tanh``, ... with vector
   instructions in groups of elements and with a scalar formula for the
   leftover ones at the end of each thread's share of the tensor; the two can
@@ -18,10 +20,8 @@ for the same row predicted in calls of different sizes:
   element of a real row is computed by the vector formula.
 * **Threads.** Small calls (a few rows) run on one thread, which is faster
   than starting a team; the self-check compares those with multi-threaded
-  large calls too. Some BLAS libraries (MKL) split a product's sum between
-  threads for some shapes, so their products are checked, and run, on one
-  thread only (``serial``), in blocks of :data:`SERIAL_ROW_BLOCK` rows: below
-  that they switch to other kernels.
+  large calls too. A BLAS library that splits a product's sum between threads
+  fails the check; small layers then run on one thread only (``serial``).
 
 Plain torch; no scikit-learn.
 """
@@ -44,16 +44,23 @@ ROW_BLOCK = 4
 #: (one row often takes a matrix-vector kernel of its own; oneDNN's products
 #: agree from two rows on).
 _BLOCKS = (2, ROW_BLOCK)
-#: Rows of a block of a product that runs on one thread (``serial``).
-SERIAL_ROW_BLOCK = 16
+#: Longest sum (inputs of a Linear layer) that :class:`SplitSumKernels` leaves to one BLAS call.
+SUM_CHUNK = 512
 #: Elements processed together by torch's vectorized element-wise loops, for
 #: every dtype and instruction set torch supports (2 vectors of 32 bfloat16).
 VECTOR_GROUP = 64
 #: Calls of fewer multiply-adds than this run on one thread.
 SERIAL_MAX_MACS = 1 << 21
-#: Linear layers of at most this many multiply-adds per row run on one thread
+#: Linear layers of at most this many multiply-adds per row may run on one thread
 #: (see :class:`Product`).
 SERIAL_LAYER_MACS = 1 << 15
+#: Linear layers of at most this many multiply-adds per row prefer
+#: :class:`SplitSumKernels` (a call's fixed cost, which decides the time of a
+#: few rows, is a few microseconds where oneDNN's is about twenty); larger ones
+#: prefer the fast kernels of :func:`~skdnn.training.gemm.kernels_for`
+#: (oneDNN's prepacked weights: 15% faster on many rows, twice as fast where
+#: MKL runs generic code, as on AMD CPUs).
+SPLIT_SUM_MAX_MACS = 1 << 17
 #: Layers computed with exact arithmetic: same bits on any code path.
 _EXACT = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ReLU6, nn.Hardtanh, nn.Identity)
 #: Element-wise layers computed by vectorized loops with a scalar tail.
@@ -61,8 +68,8 @@ _ELEMENTWISE = (
     nn.ELU, nn.SELU, nn.CELU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.SiLU, nn.Mish, nn.Softplus,
     nn.RReLU, nn.LogSigmoid, nn.Softsign, nn.Tanhshrink, nn.Hardswish, nn.Hardsigmoid,
 )
-#: Rows of the self-check; a multiple of both blocks, large enough for blocked kernels.
-_CHECK_ROWS = 32 * SERIAL_ROW_BLOCK
+#: Rows of the self-check; a multiple of every block, large enough for blocked kernels.
+_CHECK_ROWS = 512
 
 
 def is_exact(layer: nn.Module) -> bool:
@@ -142,7 +149,7 @@ def pad_rows(X: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 def rows_independent(
-    kernels: Kernels,
+    kernels: ProductKernels,
     in_features: int,
     out_features: int,
     dtype: torch.dtype,
@@ -184,7 +191,7 @@ def rows_independent(
 
 @functools.cache
 def _rows_independent(
-    kernels: Kernels,
+    kernels: ProductKernels,
     in_features: int,
     out_features: int,
     dtype: torch.dtype,
@@ -220,30 +227,97 @@ def _rows_independent(
         return False
 
 
+class SplitSumKernels:
+    """``x @ W.T + b`` as BLAS products over slices of at most :data:`SUM_CHUNK` inputs.
+
+    The weights are kept transposed and contiguous (``W.T`` as a ``(K, N)``
+    matrix), cut along the summed dimension into equal slices of at most
+    :data:`SUM_CHUNK` rows; the product adds the slices' products into the
+    output one after the other (``addmm_``). MKL sums a long dot product in
+    blocks whose length it picks by the number of rows (784 terms: other bits
+    for 100 rows than for 1,000), and reads transposed views with kernels that
+    change at 16 rows; on contiguous weights and sums of a few hundred terms it
+    gives each row the same bits from two rows on (one row takes a
+    matrix-vector kernel), which :func:`rows_independent` checks. One BLAS call
+    on two rows costs a few microseconds, where oneDNN's costs about twenty.
+    """
+
+    name = "aten-split"
+
+    @staticmethod
+    def prepare(W: torch.Tensor, rows: int) -> tuple[tuple[slice | None, torch.Tensor], ...]:
+        """``W.T`` in contiguous slices of the summed dimension, each with its input columns.
+
+        ``rows`` is unused (the layout is the same for any number of rows). The
+        columns are None when one slice holds them all. The slices are copies:
+        they do not follow later changes of ``W``.
+        """
+        with torch.no_grad():
+            transposed = W.detach().t().contiguous()
+        n_inputs = transposed.shape[0]
+        size = -(-n_inputs // -(-n_inputs // SUM_CHUNK))  # equal slices of <= SUM_CHUNK
+        if size >= n_inputs:
+            return ((None, transposed),)
+        return tuple(
+            (slice(start, start + size), transposed[start : start + size])
+            for start in range(0, n_inputs, size)
+        )
+
+    @staticmethod
+    def linear(
+        x: torch.Tensor,
+        prepared: tuple[tuple[slice | None, torch.Tensor], ...],
+        b: torch.Tensor | None,
+    ) -> torch.Tensor:
+        (columns, weights), *rest = prepared
+        first = x if columns is None else x[:, columns]
+        out = torch.mm(first, weights) if b is None else torch.addmm(b, first, weights)
+        for columns, weights in rest:
+            out.addmm_(x[:, columns], weights)
+        return out
+
+    @staticmethod
+    def linear_relu(
+        x: torch.Tensor,
+        prepared: tuple[tuple[slice | None, torch.Tensor], ...],
+        b: torch.Tensor | None,
+    ) -> torch.Tensor:
+        return torch.relu_(SplitSumKernels.linear(x, prepared, b))
+
+
+#: Kernels that :class:`Product` may use, with what ``prepare`` returns for them.
+ProductKernels = Kernels | type[SplitSumKernels]
+
+
 class Product:
     """A Linear layer (and its activation) computed so that each row's bits are its own.
 
-    Small layers on the CPU (at most :data:`SERIAL_LAYER_MACS` multiply-adds
-    per row) use ``torch.addmm`` on one thread in blocks of
-    :data:`SERIAL_ROW_BLOCK` rows, when the self-check finds it
-    row-independent there: the BLAS call costs a few microseconds where
-    oneDNN's costs about twenty, and one thread loses little on such a layer.
-    Other layers use the fastest kernels for their weights
-    (:func:`~skdnn.training.gemm.kernels_for`) on multiples of 2 rows, or of
-    :data:`ROW_BLOCK` rows, whichever the self-check finds row-independent
-    first, or else in separate blocks of :data:`ROW_BLOCK` rows (``blockwise``).
+    The kernels are the first of these that the self-check
+    (:func:`rows_independent`) finds row-independent for the layer's shape on
+    this machine and thread count, with the number of rows that every call
+    must be a multiple of (:attr:`rows`):
+
+    1. on the CPU, BLAS products with short sums (:class:`SplitSumKernels`),
+       on 2 rows: on all threads, or (for layers of at most
+       :data:`SERIAL_LAYER_MACS` multiply-adds per row) on one thread only
+       (:attr:`serial`);
+    2. the fastest kernels for the weights
+       (:func:`~skdnn.training.gemm.kernels_for`: oneDNN for float32 on the
+       CPU) on 2 rows, then on :data:`ROW_BLOCK` rows;
+    3. those kernels in separate blocks of exactly :data:`ROW_BLOCK` rows
+       (:attr:`blockwise`), which every kernel satisfies.
 
     A ReLU after the layer is fused into the product; another element-wise
-    activation (:func:`is_elementwise`) is
-    applied to the product's output by :meth:`then`, on one thread, when every
-    output has a whole number of vector groups (:attr:`aligned`).
+    activation (:func:`is_elementwise`) is applied to the product's output by
+    :meth:`then`, on one thread, when every output has a whole number of
+    vector groups (:attr:`aligned`).
 
     Parameters
     ----------
     layer : torch.nn.Linear
-        The layer. Its weights are used, not copied, except in the layout the
-        kernels prefer (``kernels.prepare``: oneDNN's blocked copy), which does
-        not follow later changes of the layer: build a new product then.
+        The layer. Its weights are used in the layout the kernels prefer
+        (``kernels.prepare``: a copy), which does not follow later changes of
+        the layer: build a new product then.
     relu : bool
         Whether a ReLU follows and is fused into the product.
     """
@@ -254,26 +328,31 @@ class Product:
         self.bias = None if layer.bias is None else layer.bias.detach()
         self.in_features, self.out_features = layer.in_features, layer.out_features
         shape = (self.in_features, self.out_features, self.weight.dtype, self.weight.device)
-        #: Whether the product always runs on one thread.
-        self.serial = (
-            self.weight.device.type == "cpu"
-            and self.in_features * self.out_features <= SERIAL_LAYER_MACS
-            and rows_independent(AtenKernels, *shape, block=SERIAL_ROW_BLOCK, serial=True)
+        macs = self.in_features * self.out_features
+        fast = kernels_for(self.weight)
+        candidates: list[tuple[ProductKernels, int, bool]] = [
+            (fast, block, False) for block in _BLOCKS
+        ]
+        if self.weight.device.type == "cpu":
+            blas = [(SplitSumKernels, 2, False)]
+            if macs <= SERIAL_LAYER_MACS:
+                blas.append((SplitSumKernels, 2, True))
+            candidates = blas + candidates
+        chosen = next(
+            (c for c in candidates if rows_independent(c[0], *shape, block=c[1], serial=c[2])),
+            None,
         )
-        self.kernels: Kernels = AtenKernels if self.serial else kernels_for(self.weight)
-        #: Calls run on a multiple of this many rows: the smallest block that
-        #: the self-check finds row-independent.
-        self.rows = SERIAL_ROW_BLOCK if self.serial else ROW_BLOCK
         #: Whether calls run block by block, each block exactly ``rows`` rows.
-        self.blockwise = False
-        if not self.serial:
-            blocks = [b for b in _BLOCKS if rows_independent(self.kernels, *shape, block=b)]
-            self.rows = blocks[0] if blocks else ROW_BLOCK
-            self.blockwise = not blocks
+        self.blockwise = chosen is None
+        self.kernels: ProductKernels
+        #: Calls run on a multiple of this many rows.
+        self.rows: int
+        #: Whether the product always runs on one thread.
+        self.serial: bool
+        self.kernels, self.rows, self.serial = chosen or (fast, ROW_BLOCK, False)
         self._relu = relu
         self._fast = self.kernels.linear_relu if relu else self.kernels.linear
         self._aten = AtenKernels.linear_relu if relu else AtenKernels.linear
-        self._weight_t = self.weight.t()
         self._prepared = self.kernels.prepare(self.weight, self.rows)
         self._activation: Callable[[torch.Tensor], torch.Tensor] | None = None
         #: Whether an element-wise layer can run on the outputs as they are.
@@ -287,28 +366,16 @@ class Product:
             raise ValueError(f"{activation} cannot follow this product.")
         self._activation = activation.forward
 
-    def __call__(self, h: torch.Tensor, n_rows: int) -> torch.Tensor:
-        """The product for the first ``n_rows`` rows of ``h`` (and maybe a few more)."""
-        needed = -(-n_rows // self.rows) * self.rows
-        if h.shape[0] != needed:
-            h = h[:needed] if h.shape[0] > needed else pad_rows(h, self.rows)
-        if self.serial:
-            return on_one_thread(self._addmm, h)
-        same = h.dtype == self.weight.dtype
-        kernel, weight = (self._fast, self._prepared) if same else (self._aten, self.weight)
-        if self.blockwise:
-            out = torch.cat([kernel(b, weight, self.bias) for b in h.split(self.rows)])
+    def __call__(self, h: torch.Tensor) -> torch.Tensor:
+        """The product for the rows of ``h``, a multiple of :attr:`rows` rows."""
+        if h.dtype != self.weight.dtype:  # not the prepared layout: plain torch
+            out = self._aten(h, self.weight, self.bias)
+        elif self.serial:
+            out = on_one_thread(self._fast, h, self._prepared, self.bias)
+        elif self.blockwise:
+            out = torch.cat([self._fast(b, self._prepared, self.bias) for b in h.split(self.rows)])
         else:
-            out = kernel(h, weight, self.bias)
+            out = self._fast(h, self._prepared, self.bias)
         if self._activation is None:
             return out
         return on_one_thread(self._activation, out) if out.is_cpu else self._activation(out)
-
-    def _addmm(self, h: torch.Tensor) -> torch.Tensor:
-        """``AtenKernels``' product with the transposed weights kept, and the activation."""
-        out = torch.mm(h, self._weight_t) if self.bias is None else torch.addmm(
-            self.bias, h, self._weight_t
-        )
-        if self._relu:
-            return torch.relu_(out)
-        return out if self._activation is None else self._activation(out)

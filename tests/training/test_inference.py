@@ -10,7 +10,6 @@ from torch import nn
 
 from skdnn.network import MLPSpec, build_mlp
 from skdnn.training.freezing import freeze_prefix
-from skdnn.training.gemm import AtenKernels
 from skdnn.training.inference import InferenceNetwork, flat_layers, fold_batch_norm
 
 
@@ -177,32 +176,93 @@ def test_is_current_tracks_changes():
     assert InferenceNetwork(module).is_current(module)
 
 
-def test_small_layers_run_serially_and_large_ones_on_all_threads():
-    # Small products take torch.addmm on one thread (a few microseconds for a
-    # few rows), large ones the fast kernels; both bitwise row-independent.
-    from skdnn.training.row_invariance import (
-        SERIAL_LAYER_MACS,
-        SERIAL_ROW_BLOCK,
-        rows_independent,
+@pytest.mark.parametrize(("n_inputs", "slices"), [(12, [12]), (512, [512]), (784, [392, 392]),
+                                                  (1025, [342, 342, 341])])
+def test_split_sums_cut_the_inputs_into_equal_slices(n_inputs, slices):
+    from skdnn.training.row_invariance import SUM_CHUNK, SplitSumKernels
+
+    W = torch.randn(7, n_inputs)
+    prepared = SplitSumKernels.prepare(W, 2)
+    assert [weights.shape[0] for _, weights in prepared] == slices
+    assert all(size <= SUM_CHUNK for size in slices)
+    assert all(weights.is_contiguous() and weights.shape[1] == 7 for _, weights in prepared)
+    torch.testing.assert_close(torch.cat([w for _, w in prepared]), W.t(), rtol=0, atol=0)
+    if len(slices) == 1:
+        assert prepared[0][0] is None  # the whole input: no slicing per call
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_split_sum_products_compute_the_linear_layer(bias):
+    from skdnn.training.row_invariance import SplitSumKernels
+
+    generator = torch.Generator().manual_seed(0)
+    layer = nn.Linear(1100, 30, bias=bias)
+    x = torch.randn(9, 1100, generator=generator)
+    prepared = SplitSumKernels.prepare(layer.weight, 2)
+    assert len(prepared) == 3
+    with torch.no_grad():
+        want = layer(x)
+    b = layer.bias.detach() if bias else None
+    torch.testing.assert_close(SplitSumKernels.linear(x, prepared, b), want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        SplitSumKernels.linear_relu(x, prepared, b), want.relu(), rtol=1e-5, atol=1e-5
     )
 
+
+def test_products_take_split_sums_on_two_rows_where_they_are_row_independent():
+    # Long sums (784 inputs) and short ones, the fused ReLU and the plain output.
+    from skdnn.training.row_invariance import SplitSumKernels, rows_independent
+
+    spec = {"n_features": 784, "hidden_layer_sizes": (300,), "n_outputs": 10}
+    module = build_mlp(MLPSpec(**spec), generator=torch.Generator().manual_seed(0)).eval()
+    network = InferenceNetwork(module)
+    cpu = torch.device("cpu")
+    for product in network.products:
+        shape = (product.in_features, product.out_features, torch.float32, cpu)
+        if rows_independent(SplitSumKernels, *shape, block=2):
+            assert product.kernels is SplitSumKernels
+            assert (product.rows, product.serial, product.blockwise) == (2, False, False)
+    X = torch.randn(700, 784, generator=torch.Generator().manual_seed(3))
+    everything = network(X)
+    for size in (1, 2, 3, 17, 513):
+        torch.testing.assert_close(network(X[:size]), everything[:size], rtol=0, atol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(everything, module(X), rtol=1e-4, atol=1e-5)
+
+
+def test_small_layers_run_on_one_thread_where_threads_split_the_sums(monkeypatch):
+    # A BLAS library that splits a product's sum between threads fails the
+    # multi-threaded check; small layers then run serially, large ones on the
+    # fast kernels of their weights.
+    import skdnn.training.row_invariance as row_invariance
+
+    checked = row_invariance.rows_independent
+
+    def threads_split_sums(kernels, *shape, block, serial=False):
+        if kernels is row_invariance.SplitSumKernels and not serial:
+            return False
+        return checked(kernels, *shape, block=block, serial=serial)
+
+    monkeypatch.setattr(row_invariance, "rows_independent", threads_split_sums)
     spec = {"n_features": 400, "hidden_layer_sizes": (100,), "n_outputs": 3}
     module = build_mlp(MLPSpec(**spec), generator=torch.Generator().manual_seed(0)).eval()
     big, small = InferenceNetwork(module).products
-    assert big.in_features * big.out_features > SERIAL_LAYER_MACS
-    assert not big.serial and big.rows in (2, 4)
-    serial_ok = rows_independent(
-        AtenKernels, 100, 3, torch.float32, torch.device("cpu"), block=SERIAL_ROW_BLOCK, serial=True
-    )
-    assert small.serial == serial_ok
-    if serial_ok:
-        assert small.kernels is AtenKernels and small.rows == SERIAL_ROW_BLOCK
+    assert big.in_features * big.out_features > row_invariance.SERIAL_LAYER_MACS
+    assert big.kernels is not row_invariance.SplitSumKernels and not big.serial
+    if checked(row_invariance.SplitSumKernels, 100, 3, torch.float32, torch.device("cpu"),
+               block=2, serial=True):
+        assert small.kernels is row_invariance.SplitSumKernels and small.serial
+    network = InferenceNetwork(module)
+    X = torch.randn(600, 400, generator=torch.Generator().manual_seed(3))
+    everything = network(X)
+    for size in (1, 2, 9, 333):
+        torch.testing.assert_close(network(X[:size]), everything[:size], rtol=0, atol=0)
 
 
 BATCH_INVARIANCE_NETWORKS = [
     {"activation": "relu", "hidden_layer_sizes": (100, 50)},  # fused Linear + ReLU
     {"activation": "elu", "hidden_layer_sizes": (100, 100, 100)},
-    {"activation": "relu", "hidden_layer_sizes": (400, 100)},  # serial and threaded products
+    {"activation": "relu", "hidden_layer_sizes": (400, 100)},  # a large and a small product
     {"normalization": "batch", "input_normalization": True},  # folded batch norm
     {"activation": "prelu"},  # learned activation
     {"normalization": "layer"},  # not foldable: runs as layers
