@@ -50,6 +50,9 @@ _EVAL_IDENTITY = (nn.Dropout, nn.AlphaDropout, nn.FeatureAlphaDropout, nn.Identi
 #: Rows of the blocks of a network that is not a plain chain: any width times
 #: it is a whole number of vector groups (see :mod:`~skdnn.training.row_invariance`).
 _ARBITRARY_MODULE_ROWS = VECTOR_GROUP
+#: Calls may be padded to more rows than the products need, so that
+#: activations run on whole vector groups, up to this many multiply-adds.
+_ALIGNED_CALL_MAX_MACS = 1 << 20
 
 
 def flat_layers(module: nn.Module) -> list[nn.Module] | None:
@@ -229,10 +232,11 @@ class InferenceNetwork:
         if plain:
             has_norm = any(_foldable(leaf) for leaf in leaves)
             layers = list(fold_batch_norm(module)) if has_norm else leaves
-            self._ops = _compile(layers)
-            self.products = [op for op in self._ops if isinstance(op, Product)]
+            steps = _steps(layers)
+            self.products = [step for step in steps if isinstance(step, Product)]
             self._macs_per_row = sum(p.in_features * p.out_features for p in self.products)
-            self._rows = math.lcm(*(p.rows for p in self.products))
+            self._rows = _call_rows(steps, self._macs_per_row, self.device)
+            self._ops = _compile(steps, self._rows)
 
     def is_current(self, module: nn.Module) -> bool:
         """Whether ``module`` is still the network this was built from, unchanged.
@@ -333,36 +337,75 @@ def _is_identity(layer: nn.Module) -> bool:
     )
 
 
-def _compile(layers: list[nn.Module]) -> list[Callable[[torch.Tensor], torch.Tensor]]:
-    """Turn the layers into callables of a batch; a Linear and its activation, one product.
+def _steps(layers: list[nn.Module]) -> list[Product | nn.Module]:
+    """The layers with each Linear (and a ReLU after it) replaced by its :class:`Product`."""
+    steps: list[Product | nn.Module] = []
+    layers = [layer for layer in layers if not _is_identity(layer)]
+    index = 0
+    while index < len(layers):
+        layer = layers[index]
+        relu = index + 1 < len(layers) and type(layers[index + 1]) is nn.ReLU
+        if type(layer) is nn.Linear:
+            steps.append(Product(layer, relu=relu))
+            index += 2 if relu else 1
+        else:
+            steps.append(layer)
+            index += 1
+    return steps
 
-    Element-wise layers with vectorized transcendental formulas (ELU, logistic,
-    ...) that no product can take run through
+
+def _takes_activation(previous: Product | nn.Module | None, step: Product | nn.Module) -> bool:
+    """Whether ``step`` is an element-wise layer that the product before it could apply."""
+    return (
+        isinstance(previous, Product)
+        and not isinstance(step, Product)
+        and is_elementwise(step)
+        and not any(t.requires_grad for t in step.parameters())
+    )
+
+
+def _call_rows(steps: list[Product | nn.Module], macs_per_row: int, device: torch.device) -> int:
+    """How many rows every call is padded to a multiple of.
+
+    At least the products' blocks; on the CPU also as many as make each
+    element-wise activation after a product a whole number of vector groups
+    (16 rows for 100 units), so that the product applies it (one step instead
+    of padding its outputs, :class:`~skdnn.training.row_invariance.Elementwise`),
+    when such a call costs at most :data:`_ALIGNED_CALL_MAX_MACS` multiply-adds.
+    """
+    rows = math.lcm(*(step.rows for step in steps if isinstance(step, Product)))
+    if device.type != "cpu":
+        return rows
+    widths = [
+        previous.out_features
+        for previous, step in itertools.pairwise(steps)
+        if _takes_activation(previous, step)
+    ]
+    aligned = math.lcm(rows, *(VECTOR_GROUP // math.gcd(VECTOR_GROUP, w) for w in widths))
+    return aligned if aligned * macs_per_row <= _ALIGNED_CALL_MAX_MACS else rows
+
+
+def _compile(
+    steps: list[Product | nn.Module], rows: int
+) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+    """Turn the steps into callables of a batch of a multiple of ``rows`` rows.
+
+    An element-wise activation after a product is applied by the product when
+    the outputs of ``rows`` rows are a whole number of vector groups; other
+    element-wise layers with vectorized transcendental formulas (ELU,
+    logistic, ...) run through
     :class:`~skdnn.training.row_invariance.Elementwise`; other layers by their
     ``forward``.
     """
     ops: list[Callable[[torch.Tensor], torch.Tensor]] = []
-    index = 0
-    layers = [layer for layer in layers if not _is_identity(layer)]
-    while index < len(layers):
-        layer = layers[index]
-        following = layers[index + 1] if index + 1 < len(layers) else None
-        if type(layer) is nn.Linear:
-            product = Product(layer, relu=type(following) is nn.ReLU)
-            ops.append(product)
-            index += 2 if type(following) is nn.ReLU else 1
-            if (
-                following is not None
-                and product.aligned
-                and is_elementwise(following)
-                and not any(t.requires_grad for t in following.parameters())
-            ):
-                product.then(following)
-                index += 1
+    for previous, step in itertools.pairwise([None, *steps]):
+        if isinstance(step, Product):
+            ops.append(step)
             continue
-        run = Elementwise(layer) if is_elementwise(layer) else layer.forward
-        if any(t.requires_grad for t in layer.parameters()):
+        if _takes_activation(previous, step) and previous.then(step, rows):
+            continue
+        run = Elementwise(step) if is_elementwise(step) else step.forward
+        if any(t.requires_grad for t in step.parameters()):
             run = torch.no_grad()(run)
         ops.append(run)
-        index += 1
     return ops

@@ -310,7 +310,7 @@ class Product:
     A ReLU after the layer is fused into the product; another element-wise
     activation (:func:`is_elementwise`) is applied to the product's output by
     :meth:`then`, on one thread, when every output has a whole number of
-    vector groups (:attr:`aligned`).
+    vector groups (:meth:`aligned`).
 
     Parameters
     ----------
@@ -355,16 +355,23 @@ class Product:
         self._aten = AtenKernels.linear_relu if relu else AtenKernels.linear
         self._prepared = self.kernels.prepare(self.weight, self.rows)
         self._activation: Callable[[torch.Tensor], torch.Tensor] | None = None
-        #: Whether an element-wise layer can run on the outputs as they are.
-        self.aligned = (
-            self.weight.device.type != "cpu" or self.rows * self.out_features % VECTOR_GROUP == 0
-        )
 
-    def then(self, activation: nn.Module) -> None:
-        """Apply the element-wise ``activation`` to the outputs (requires :attr:`aligned`)."""
-        if not (self.aligned and is_elementwise(activation)) or self._relu:
-            raise ValueError(f"{activation} cannot follow this product.")
+    def aligned(self, rows: int) -> bool:
+        """Whether the outputs of ``rows`` rows are a whole number of vector groups (or on GPU)."""
+        return self.weight.device.type != "cpu" or rows * self.out_features % VECTOR_GROUP == 0
+
+    def then(self, activation: nn.Module, rows: int) -> bool:
+        """Apply the element-wise ``activation`` to the outputs, if calls of ``rows`` rows allow.
+
+        Returns whether it does: when the product has no activation yet and
+        :meth:`aligned` holds for ``rows`` (calls must then be multiples of it).
+        """
+        if self._relu or self._activation is not None or not (
+            is_elementwise(activation) and self.aligned(rows)
+        ):
+            return False
         self._activation = activation.forward
+        return True
 
     def __call__(self, h: torch.Tensor) -> torch.Tensor:
         """The product for the rows of ``h``, a multiple of :attr:`rows` rows."""
