@@ -1,16 +1,10 @@
 """Prediction-time copies of trained networks: batch norm folded away, fast kernels, cached.
 
-In evaluation mode a batch-norm layer is a fixed affine map per feature,
-``y = (x - mean) / sqrt(var + eps) * gamma + beta``, and dropout is the
-identity. Next to a ``Linear`` layer both can disappear:
-:func:`fold_batch_norm` multiplies the batch norm into the weights and bias of
-the ``Linear`` before it (norm "before" the activation) or after it (norm
-"after" the activation, or on the raw inputs), and drops the dropout layers.
-
-:class:`InferenceNetwork` runs such a folded network with fast kernels for
-its weights (``torch.addmm`` on one thread for small layers, oneDNN for other
-float32 layers on CPU), the same for every call, so that a row's outputs have
-the same bits whatever else is in the call
+:class:`InferenceNetwork` runs a trained network with batch norm folded into its
+Linear layers (:mod:`~skdnn.training.batch_norm_folding`) with fast kernels for
+its weights (:class:`~skdnn.training.row_invariance.Product`: BLAS products
+with short sums on the CPU), the same for every call, so that a row's outputs
+have the same bits whatever else is in the call
 (:mod:`~skdnn.training.row_invariance`), and
 :meth:`InferenceNetwork.is_current` says whether it still matches the network
 it was built from (same layers, same parameters, untouched since), so that an
@@ -21,7 +15,6 @@ Plain torch; no scikit-learn.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 import operator
@@ -30,8 +23,13 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from skdnn.components.normalization import KerasBatchNorm1d
-from skdnn.training.freezing import FrozenPrefixSequential
+from skdnn.training.batch_norm_folding import (
+    BATCH_NORMS,
+    collect_chain,
+    fold_batch_norm,
+    foldable,
+    is_eval_identity,
+)
 from skdnn.training.row_invariance import (
     SERIAL_MAX_MACS,
     VECTOR_GROUP,
@@ -43,147 +41,12 @@ from skdnn.training.row_invariance import (
     pad_rows,
 )
 
-#: Batch-norm layers whose evaluation mode is ``BatchNorm1d``'s affine map.
-_BATCH_NORMS = (nn.BatchNorm1d, KerasBatchNorm1d)
-#: Layers that are the identity in evaluation mode.
-_EVAL_IDENTITY = (nn.Dropout, nn.AlphaDropout, nn.FeatureAlphaDropout, nn.Identity)
 #: Rows of the blocks of a network that is not a plain chain: any width times
 #: it is a whole number of vector groups (see :mod:`~skdnn.training.row_invariance`).
 _ARBITRARY_MODULE_ROWS = VECTOR_GROUP
 #: Calls may be padded to more rows than the products need, so that
 #: activations run on whole vector groups, up to this many multiply-adds.
 _ALIGNED_CALL_MAX_MACS = 1 << 20
-
-
-def flat_layers(module: nn.Module) -> list[nn.Module] | None:
-    """The leaf layers of ``module`` in execution order, or None when it is not a plain chain.
-
-    A plain chain is an ``nn.Sequential`` whose children are leaf layers or
-    plain chains again, without forward hooks. A :class:`FrozenPrefixSequential`
-    counts as the chain of all its blocks: its function of the raw inputs, which
-    is what it computes at prediction (while training reads a cache it skips
-    the frozen blocks).
-    """
-    leaves: list[nn.Module] = []
-    return leaves if _collect(module, leaves, []) else None
-
-
-def _runs_in_order(module: nn.Module) -> bool:
-    return type(module).forward is nn.Sequential.forward or isinstance(
-        module, FrozenPrefixSequential
-    )
-
-
-def _collect(module: nn.Module, leaves: list[nn.Module], containers: list[nn.Module]) -> bool:
-    if module._forward_hooks or module._forward_pre_hooks:
-        return False
-    children = list(module.children())
-    if not children:
-        leaves.append(module)
-        return True
-    if not _runs_in_order(module):
-        return False
-    containers.append(module)
-    return all(_collect(child, leaves, containers) for child in children)
-
-
-def fold_batch_norm(module: nn.Module) -> nn.Sequential:
-    """A flat evaluation-mode copy of ``module`` with batch norm folded into the Linear layers.
-
-    Every ``BatchNorm1d`` with running statistics that sits right after a
-    ``Linear`` (dropout between them does not count: it is the identity at
-    inference) is folded into that layer; one that sits right before a
-    ``Linear`` (on the inputs, or after an activation) is folded into the next
-    one. Dropout and identity layers are dropped. Other layers are copied.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        A trained network: an ``nn.Sequential`` of layers or of blocks of
-        layers (see :func:`flat_layers`). It is not modified.
-
-    Returns
-    -------
-    torch.nn.Sequential
-        A new network in evaluation mode that computes the outputs of
-        ``module.eval()`` up to float rounding (folding runs in float64).
-
-    Raises
-    ------
-    ValueError
-        If ``module`` is not a plain chain of layers.
-    """
-    leaves = flat_layers(module)
-    if leaves is None:
-        raise ValueError(
-            f"Cannot fold {type(module).__name__}: only chains of nn.Sequential containers "
-            "without forward hooks are supported."
-        )
-    layers = [copy.deepcopy(leaf) for leaf in leaves if not _is_identity(leaf)]
-    index = 0
-    while index < len(layers):
-        layer = layers[index]
-        if not _foldable(layer):
-            index += 1
-            continue
-        scale, shift = _affine(layer)
-        if index > 0 and type(layers[index - 1]) is nn.Linear:
-            _fold_after(layers[index - 1], scale, shift)
-        elif index + 1 < len(layers) and type(layers[index + 1]) is nn.Linear:
-            _fold_before(layers[index + 1], scale, shift)
-        else:
-            index += 1
-            continue
-        del layers[index]
-    return nn.Sequential(*layers).eval().requires_grad_(False)
-
-
-def _foldable(layer: nn.Module) -> bool:
-    return (
-        type(layer) in _BATCH_NORMS
-        and layer.track_running_stats
-        and layer.running_mean is not None
-        and layer.running_var is not None
-    )
-
-
-def _affine(norm: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
-    """``scale, shift`` (float64) with ``norm(x) == x * scale + shift`` in eval mode."""
-    var = norm.running_var.detach().double()
-    mean = norm.running_mean.detach().double()
-    scale = torch.rsqrt(var + norm.eps)
-    if norm.weight is not None:
-        scale = scale * norm.weight.detach().double()
-    shift = -mean * scale
-    if norm.bias is not None:
-        shift = shift + norm.bias.detach().double()
-    return scale, shift
-
-
-@torch.no_grad()
-def _fold_after(linear: nn.Linear, scale: torch.Tensor, shift: torch.Tensor) -> None:
-    """``norm(linear(x))`` as one Linear: scale the rows, shift the bias."""
-    weight = linear.weight.detach().double()
-    bias = torch.zeros_like(scale) if linear.bias is None else linear.bias.detach().double()
-    _set(linear, weight * scale[:, None], bias * scale + shift)
-
-
-@torch.no_grad()
-def _fold_before(linear: nn.Linear, scale: torch.Tensor, shift: torch.Tensor) -> None:
-    """``linear(norm(x))`` as one Linear: scale the columns, move the shift into the bias."""
-    weight = linear.weight.detach().double()
-    bias = (
-        torch.zeros(weight.shape[0], dtype=torch.float64, device=weight.device)
-        if linear.bias is None
-        else linear.bias.detach().double()
-    )
-    _set(linear, weight * scale[None, :], bias + weight @ shift)
-
-
-def _set(linear: nn.Linear, weight: torch.Tensor, bias: torch.Tensor) -> None:
-    dtype = linear.weight.dtype
-    linear.weight = nn.Parameter(weight.to(dtype), requires_grad=False)
-    linear.bias = nn.Parameter(bias.to(dtype), requires_grad=False)
 
 
 # --------------------------------------------------------------------------- the cached network
@@ -213,7 +76,7 @@ class InferenceNetwork:
         # A chain runs op by op only when every layer is one whose rows are known
         # to be independent; any other layer (an ensemble's, say) makes it run
         # as one module on fixed blocks of rows.
-        plain = _collect(module, leaves, containers) and all(map(_row_wise, leaves))
+        plain = collect_chain(module, leaves, containers) and all(map(_row_wise, leaves))
         # What "unchanged" means (is_current): the same containers holding the
         # same layers holding the same tensors, none modified in place since.
         tracked = (*containers, *leaves) if plain else tuple(module.modules())
@@ -230,7 +93,7 @@ class InferenceNetwork:
         #: Calls run on a multiple of this many rows (zero rows appended).
         self._rows = 1
         if plain:
-            has_norm = any(_foldable(leaf) for leaf in leaves)
+            has_norm = any(foldable(leaf) for leaf in leaves)
             layers = list(fold_batch_norm(module)) if has_norm else leaves
             steps = _steps(layers)
             self.products = [step for step in steps if isinstance(step, Product)]
@@ -322,25 +185,18 @@ def _row_wise(layer: nn.Module) -> bool:
     """Whether ``layer`` is one that :func:`_compile` runs with each row's bits its own."""
     return (
         type(layer) is nn.Linear
-        or type(layer) in _BATCH_NORMS
+        or type(layer) in BATCH_NORMS
         or type(layer) is nn.LayerNorm
         or is_elementwise(layer)
         or is_exact(layer)
-        or _is_identity(layer)
-    )
-
-
-def _is_identity(layer: nn.Module) -> bool:
-    """Layers that are the identity in evaluation mode (an empty Sequential included)."""
-    return isinstance(layer, _EVAL_IDENTITY) or (
-        type(layer) is nn.Sequential and not layer._modules
+        or is_eval_identity(layer)
     )
 
 
 def _steps(layers: list[nn.Module]) -> list[Product | nn.Module]:
     """The layers with each Linear (and a ReLU after it) replaced by its :class:`Product`."""
     steps: list[Product | nn.Module] = []
-    layers = [layer for layer in layers if not _is_identity(layer)]
+    layers = [layer for layer in layers if not is_eval_identity(layer)]
     index = 0
     while index < len(layers):
         layer = layers[index]

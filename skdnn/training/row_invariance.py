@@ -40,9 +40,8 @@ from skdnn.training.gemm import AtenKernels, Kernels, kernels_for
 
 #: Rows of a block: every product runs on a multiple of this many rows.
 ROW_BLOCK = 4
-#: Blocks tried for a product that does not run on one thread, smallest first
-#: (one row often takes a matrix-vector kernel of its own; oneDNN's products
-#: agree from two rows on).
+#: Blocks tried for the fast kernels of a product, smallest first (one row often
+#: takes a matrix-vector kernel of its own; oneDNN's products agree from two rows on).
 _BLOCKS = (2, ROW_BLOCK)
 #: Longest sum (inputs of a Linear layer) that :class:`SplitSumKernels` leaves to one BLAS call.
 SUM_CHUNK = 512
@@ -54,13 +53,6 @@ SERIAL_MAX_MACS = 1 << 21
 #: Linear layers of at most this many multiply-adds per row may run on one thread
 #: (see :class:`Product`).
 SERIAL_LAYER_MACS = 1 << 15
-#: Linear layers of at most this many multiply-adds per row prefer
-#: :class:`SplitSumKernels` (a call's fixed cost, which decides the time of a
-#: few rows, is a few microseconds where oneDNN's is about twenty); larger ones
-#: prefer the fast kernels of :func:`~skdnn.training.gemm.kernels_for`
-#: (oneDNN's prepacked weights: 15% faster on many rows, twice as fast where
-#: MKL runs generic code, as on AMD CPUs).
-SPLIT_SUM_MAX_MACS = 1 << 17
 #: Layers computed with exact arithmetic: same bits on any code path.
 _EXACT = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ReLU6, nn.Hardtanh, nn.Identity)
 #: Element-wise layers computed by vectorized loops with a scalar tail.

@@ -120,7 +120,7 @@ def test_unknown_name_and_bad_momentum():
 
 def test_batch_norm_survives_saving_and_folding(tmp_path):
     from skdnn._utils.module_spec import build_module, describe_module
-    from skdnn.training.inference import fold_batch_norm
+    from skdnn.training.batch_norm_folding import fold_batch_norm
 
     layer = make_normalization("batch", 4, momentum=0.5)
     for x in batches():

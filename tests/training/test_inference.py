@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from skdnn.network import MLPSpec, build_mlp
+from skdnn.training.batch_norm_folding import flat_layers, fold_batch_norm
 from skdnn.training.freezing import freeze_prefix
-from skdnn.training.inference import InferenceNetwork, flat_layers, fold_batch_norm
+from skdnn.training.inference import InferenceNetwork
 
 
 def _trained(**spec) -> nn.Sequential:
