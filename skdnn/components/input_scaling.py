@@ -100,9 +100,17 @@ def smooth_clip(z: torch.Tensor, bound: float = 3.0) -> torch.Tensor:
     Returns
     -------
     torch.Tensor
-        Same shape as ``z``, inside ``(-bound, bound)``.
+        Same shape as ``z``, inside ``[-bound, bound]``; NaN stays NaN.
     """
+    # (z / bound)^2 overflows float32 beyond |z| ~ 5e19, where the output is
+    # ±bound to float precision: clamp so that huge values and ±inf give ±bound.
+    limit = _HUGE * bound
+    z = z.clamp(-limit, limit)
     return z / torch.sqrt(1.0 + (z / bound) ** 2)
+
+
+#: |z| / bound beyond which smooth clipping gives ±bound to float64 precision.
+_HUGE = 1e17
 
 
 class RobustScaleSmoothClip(nn.Module):

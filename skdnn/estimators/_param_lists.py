@@ -211,7 +211,7 @@ _DOCS = {
     "every stage).",
     "patience": "Epochs without improvement before a stage stops.",
     "restore_best_weights": "With early stopping, end each stage with the weights of its best "
-    "epoch.",
+    "epoch. A stage interrupted with Ctrl-C keeps its best epoch's weights either way.",
     "augment": "``augment(batch, generator) -> batch`` applied to the inputs of each training "
     "batch while the target stays clean: with noise, this trains a stacked denoising "
     "autoencoder. In the greedy stage the inputs of layer ``k > 1`` are the codes of layer "

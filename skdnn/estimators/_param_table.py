@@ -148,7 +148,9 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {h.name: h for h in (
     _h("min_delta", 1e-4, [_non_negative(Real)], "float",
        "Smallest decrease of the validation loss that counts as an improvement."),
     _h("restore_best_weights", True, ["boolean"], "bool",
-       "With early stopping, end with the weights of the best epoch."),
+       "With early stopping, end with the weights of the best epoch. A fit interrupted "
+       "with Ctrl-C keeps the best epoch's weights either way (the last epoch's are not "
+       "stored)."),
     _h("augment", None, [callable, None], "callable",
        "``augment(X_batch, generator) -> X_batch`` applied to each training batch."),
     _h("optimizer", "adam", [_options(OPTIMIZERS)], "str",

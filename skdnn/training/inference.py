@@ -71,6 +71,8 @@ class InferenceNetwork:
         self.module = module
         first = next(iter(module.parameters()), None)
         self.device = torch.device("cpu") if first is None else first.device
+        #: The dtype inputs are cast to (the first parameter's; None: kept).
+        self.dtype = None if first is None else first.dtype
         containers: list[nn.Module] = []
         leaves: list[nn.Module] = []
         # A chain runs op by op only when every layer is one whose rows are known
@@ -134,6 +136,8 @@ class InferenceNetwork:
         that is not a plain chain runs on one thread in blocks of
         :data:`~skdnn.training.row_invariance.VECTOR_GROUP` rows.
         """
+        if self.dtype is not None and X.dtype != self.dtype:  # float32 data, float64 weights
+            X = X.to(self.dtype)
         if self._ops is None:
             return self._run_module(X)
         n_rows = X.shape[0]

@@ -180,7 +180,7 @@ def _train_one_epoch(
     the network (:func:`~skdnn.training.steps.make_step`), and the batch losses
     are only summed at the end of the epoch. ``recorder`` notes each step's rate
     and keeps its outputs for the training metrics (references, no copies). The
-    output of ``setup.augment`` is checked on the epoch's first batch.
+    output of ``setup.augment`` is checked on every batch.
     """
     step = make_step(module, setup)
     augment, generator = setup.augment, setup.generator
@@ -190,11 +190,7 @@ def _train_one_epoch(
         if augment is not None:
             if not setup.shuffle:
                 X = X.clone()  # an in-order batch may be a view of the caller's array
-            if index == 0:
-                augmented = _first_augmented(augment, X, generator)
-            else:
-                augmented = augment(X, generator)
-            X = augmented
+            X = _augmented(augment, X, generator, first=index == 0)
         if recorder is not None:
             recorder.before_step()
         losses.append(step(X, y, weight))
@@ -235,15 +231,20 @@ def epoch_batch_sizes(module: nn.Module, n_rows: int, batch_size: int) -> list[i
     return batch_sizes(n_rows, batch_size, min_rows=2)
 
 
-def _first_augmented(augment: Any, X: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """``augment(X, generator)`` for an epoch's first batch, checked.
+def _augmented(
+    augment: Any, X: torch.Tensor, generator: torch.Generator, *, first: bool
+) -> torch.Tensor:
+    """``augment(X, generator)``, checked to be a batch like ``X`` (a few comparisons).
 
-    A ``TypeError`` (a callable taking other arguments, say ``lambda X: X``)
-    becomes a ``ValueError`` that names ``augment`` and how it is called.
+    On an epoch's ``first`` batch a ``TypeError`` (a callable taking other
+    arguments, say ``lambda X: X``) becomes a ``ValueError`` that names
+    ``augment`` and how it is called.
     """
     try:
         augmented = augment(X, generator)
     except TypeError as error:
+        if not first:
+            raise
         raise ValueError(
             f"augment(X_batch, generator) raised TypeError: {error}. augment must take a "
             "torch.Tensor batch and a torch.Generator and return a batch like the one given."

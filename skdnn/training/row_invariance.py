@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from skdnn.training.gemm import AtenKernels, Kernels, kernels_for
+from skdnn.training.gemm import Kernels, kernels_for
 
 #: Rows of a block: every product runs on a multiple of this many rows.
 ROW_BLOCK = 4
@@ -162,7 +162,7 @@ def rows_independent(
     Parameters
     ----------
     kernels : type
-        :class:`~skdnn.training.gemm.AtenKernels` or ``OneDNNKernels``.
+        :class:`SplitSumKernels`, or kernels of :mod:`~skdnn.training.gemm`.
     in_features, out_features : int
         The layer's shape.
     dtype, device : torch.dtype, torch.device
@@ -344,7 +344,6 @@ class Product:
         self.kernels, self.rows, self.serial = chosen or (fast, ROW_BLOCK, False)
         self._relu = relu
         self._fast = self.kernels.linear_relu if relu else self.kernels.linear
-        self._aten = AtenKernels.linear_relu if relu else AtenKernels.linear
         self._prepared = self.kernels.prepare(self.weight, self.rows)
         self._activation: Callable[[torch.Tensor], torch.Tensor] | None = None
 
@@ -367,9 +366,9 @@ class Product:
 
     def __call__(self, h: torch.Tensor) -> torch.Tensor:
         """The product for the rows of ``h``, a multiple of :attr:`rows` rows."""
-        if h.dtype != self.weight.dtype:  # not the prepared layout: plain torch
-            out = self._aten(h, self.weight, self.bias)
-        elif self.serial:
+        if h.dtype != self.weight.dtype:  # a layer of another dtype than the one before
+            h = h.to(self.weight.dtype)
+        if self.serial:
             out = on_one_thread(self._fast, h, self._prepared, self.bias)
         elif self.blockwise:
             out = torch.cat([self._fast(b, self._prepared, self.bias) for b in h.split(self.rows)])

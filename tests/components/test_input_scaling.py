@@ -42,6 +42,18 @@ def test_smooth_clip_formula_and_bound():
     assert smooth_clip(z, bound=5.0)[-1].item() == pytest.approx(5.0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_smooth_clip_of_huge_values_is_the_bound(dtype):
+    # (z / 3)^2 overflows float32 beyond ~5e19: such values once came out as 0,
+    # the median's place, like a missing value.
+    z = torch.tensor([6e19, -1e30, 3e38, float("inf"), -float("inf"), 1e6], dtype=dtype)
+    out = smooth_clip(z)
+    torch.testing.assert_close(out, torch.tensor([3.0, -3.0, 3.0, 3.0, -3.0, 3.0], dtype=dtype))
+    assert smooth_clip(torch.tensor([float("nan")], dtype=dtype)).isnan().all()
+    scaler = RobustScaleSmoothClip(1).fit(np.arange(10.0)[:, None])
+    assert scaler(torch.tensor([[1e30], [-1e30]])).flatten().tolist() == pytest.approx([3, -3])
+
+
 def test_forward_scales_clips_and_maps_missing_to_zero():
     rng = np.random.default_rng(1)
     X = rng.standard_cauchy(size=(400, 4))

@@ -58,6 +58,20 @@ def test_predictions_match_the_fitted_module(data, params):
     )
 
 
+@pytest.mark.parametrize("params", [{}, {"n_ensemble": 2}])  # a chain, and a module run whole
+def test_a_network_cast_to_float64_predicts_from_float32_data(data, params):
+    X, y = data
+    clf = _classifier(**params).fit(X, y)
+    clf.model_.double()
+    module = clf.model_.eval()
+    with torch.no_grad():
+        want = torch.softmax(module(torch.from_numpy(X).double()), dim=1).numpy()
+    got = clf.predict_proba(X)
+    assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    for size in (1, 2, 7):
+        assert_array_equal(clf.predict_proba(X[:size]), got[:size])
+
+
 def test_cache_is_reused_and_rebuilt_after_training(data):
     X, y = data
     clf = _classifier(normalization="batch").fit(X, y)

@@ -111,6 +111,19 @@ def test_an_augment_of_the_wrong_form_is_a_clear_error(augment, match):
         _train_one_epoch(module, data, _setup(module, augment=augment))
 
 
+def test_an_augment_that_goes_wrong_on_a_later_batch_is_a_clear_error():
+    calls = []
+
+    def augment(X, generator):
+        calls.append(len(X))
+        return X if len(calls) < 3 else X[:, :2]
+
+    module, data = _network(), _data()
+    with pytest.raises(ValueError, match=r"augment must return .* shape \(5, 2\) instead of"):
+        _train_one_epoch(module, data, _setup(module, augment=augment))
+    assert len(calls) == 3
+
+
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 def test_training_is_deterministic(activation):
     states = []
