@@ -30,19 +30,17 @@ from skdnn.training.batch_norm_folding import (
     foldable,
     is_eval_identity,
 )
-from skdnn.training.row_invariance import (
-    SERIAL_MAX_MACS,
+from skdnn.training.elementwise import (
     VECTOR_GROUP,
     Elementwise,
-    Product,
     is_elementwise,
     is_exact,
     one_thread,
-    pad_rows,
 )
+from skdnn.training.row_invariance import SERIAL_MAX_MACS, Product, pad_rows
 
 #: Rows of the blocks of a network that is not a plain chain: any width times
-#: it is a whole number of vector groups (see :mod:`~skdnn.training.row_invariance`).
+#: it is a whole number of vector groups (see :mod:`~skdnn.training.elementwise`).
 _ARBITRARY_MODULE_ROWS = VECTOR_GROUP
 #: Calls may be padded to more rows than the products need, so that
 #: activations run on whole vector groups, up to this many multiply-adds.
@@ -134,7 +132,7 @@ class InferenceNetwork:
         row-independent on this machine
         (:func:`~skdnn.training.row_invariance.rows_independent`). A network
         that is not a plain chain runs on one thread in blocks of
-        :data:`~skdnn.training.row_invariance.VECTOR_GROUP` rows.
+        :data:`~skdnn.training.elementwise.VECTOR_GROUP` rows.
         """
         if self.dtype is not None and X.dtype != self.dtype:  # float32 data, float64 weights
             X = X.to(self.dtype)
@@ -230,7 +228,7 @@ def _call_rows(steps: list[Product | nn.Module], macs_per_row: int, device: torc
     At least the products' blocks; on the CPU also as many as make each
     element-wise activation after a product a whole number of vector groups
     (16 rows for 100 units), so that the product applies it (one step instead
-    of padding its outputs, :class:`~skdnn.training.row_invariance.Elementwise`),
+    of padding its outputs, :class:`~skdnn.training.elementwise.Elementwise`),
     when such a call costs at most :data:`_ALIGNED_CALL_MAX_MACS` multiply-adds.
     """
     rows = math.lcm(*(step.rows for step in steps if isinstance(step, Product)))
@@ -254,7 +252,7 @@ def _compile(
     the outputs of ``rows`` rows are a whole number of vector groups; other
     element-wise layers with vectorized transcendental formulas (ELU,
     logistic, ...) run through
-    :class:`~skdnn.training.row_invariance.Elementwise`; other layers by their
+    :class:`~skdnn.training.elementwise.Elementwise`; other layers by their
     ``forward``.
     """
     ops: list[Callable[[torch.Tensor], torch.Tensor]] = []

@@ -15,9 +15,8 @@ for the same row predicted in calls of different sizes:
 * **Element-wise functions.** torch evaluates ``exp``, ``tanh``, ... with vector
   instructions in groups of elements and with a scalar formula for the
   leftover ones at the end of each thread's share of the tensor; the two can
-  differ by an ulp. :class:`Elementwise` runs such a layer on one thread over
-  the tensor's elements padded to a whole number of vector groups, so every
-  element of a real row is computed by the vector formula.
+  differ by an ulp. :class:`~skdnn.training.elementwise.Elementwise` pads such
+  a layer's input so that every share is a whole number of vector groups.
 * **Threads.** Small calls (a few rows) run on one thread, which is faster
   than starting a team; the self-check compares those with multi-threaded
   large calls too. A BLAS library that splits a product's sum between threads
@@ -28,14 +27,18 @@ Plain torch; no scikit-learn.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import torch
 from torch import nn
 
+from skdnn.training.elementwise import (
+    VECTOR_GROUP,
+    Elementwise,
+    is_elementwise,
+    on_one_thread,
+    one_thread,
+)
 from skdnn.training.gemm import Kernels, kernels_for
 
 #: Rows of a block: every product runs on a multiple of this many rows.
@@ -45,91 +48,13 @@ ROW_BLOCK = 4
 _BLOCKS = (2, ROW_BLOCK)
 #: Longest sum (inputs of a Linear layer) that :class:`SplitSumKernels` leaves to one BLAS call.
 SUM_CHUNK = 512
-#: Elements processed together by torch's vectorized element-wise loops, for
-#: every dtype and instruction set torch supports (2 vectors of 32 bfloat16).
-VECTOR_GROUP = 64
 #: Calls of fewer multiply-adds than this run on one thread.
 SERIAL_MAX_MACS = 1 << 21
 #: Linear layers of at most this many multiply-adds per row may run on one thread
 #: (see :class:`Product`).
 SERIAL_LAYER_MACS = 1 << 15
-#: Layers computed with exact arithmetic: same bits on any code path.
-_EXACT = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ReLU6, nn.Hardtanh, nn.Identity)
-#: Element-wise layers computed by vectorized loops with a scalar tail.
-_ELEMENTWISE = (
-    nn.ELU, nn.SELU, nn.CELU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.SiLU, nn.Mish, nn.Softplus,
-    nn.RReLU, nn.LogSigmoid, nn.Softsign, nn.Tanhshrink, nn.Hardswish, nn.Hardsigmoid,
-)
 #: Rows of the self-check; a multiple of every block, large enough for blocked kernels.
 _CHECK_ROWS = 512
-
-
-def is_exact(layer: nn.Module) -> bool:
-    """Whether ``layer`` gives each element the same bits whatever the tensor's size."""
-    return isinstance(layer, _EXACT)
-
-
-def is_elementwise(layer: nn.Module) -> bool:
-    """Whether ``layer`` is an element-wise function computed by torch's vectorized loops."""
-    return isinstance(layer, _ELEMENTWISE)
-
-
-@contextlib.contextmanager
-def one_thread(on: bool = True) -> Iterator[None]:
-    """Run the block on one torch thread (when ``on`` and torch uses more)."""
-    threads = torch.get_num_threads()
-    if not on or threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def on_one_thread(function: Callable[..., Any], *args: Any) -> Any:
-    """``function(*args)`` on one torch thread (:func:`one_thread` at a lower cost per call)."""
-    threads = torch.get_num_threads()
-    if threads == 1:
-        return function(*args)
-    torch.set_num_threads(1)
-    try:
-        return function(*args)
-    finally:
-        torch.set_num_threads(threads)
-
-
-class Elementwise:
-    """An element-wise layer applied so that every real element takes the vector formula.
-
-    The tensor's elements are padded with zeros to a whole number of vector
-    groups and, on CPU, processed on one thread (so there is a single share,
-    whose scalar tail falls in the padding).
-
-    Parameters
-    ----------
-    layer : torch.nn.Module
-        An element-wise layer (:func:`is_elementwise`).
-    """
-
-    def __init__(self, layer: nn.Module) -> None:
-        self.layer = layer
-        self._forward = layer.forward
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """``layer(x)``, bit for bit the same per element whatever the size of ``x``."""
-        if x.device.type != "cpu":
-            return self._forward(x)
-        size = x.numel()
-        missing = -size % VECTOR_GROUP
-        if not missing and x.is_contiguous():  # torch loops over it as over its flat view
-            return on_one_thread(self._forward, x)
-        flat = x.reshape(-1)
-        if missing:
-            flat = torch.cat([flat, flat.new_zeros(missing)])
-        out = on_one_thread(self._forward, flat)
-        return (out[:size] if missing else out).view(x.shape)
 
 
 def pad_rows(X: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -345,7 +270,7 @@ class Product:
         self._relu = relu
         self._fast = self.kernels.linear_relu if relu else self.kernels.linear
         self._prepared = self.kernels.prepare(self.weight, self.rows)
-        self._activation: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self._activation: Elementwise | None = None
 
     def aligned(self, rows: int) -> bool:
         """Whether the outputs of ``rows`` rows are a whole number of vector groups (or on GPU)."""
@@ -361,7 +286,7 @@ class Product:
             is_elementwise(activation) and self.aligned(rows)
         ):
             return False
-        self._activation = activation.forward
+        self._activation = Elementwise(activation)
         return True
 
     def __call__(self, h: torch.Tensor) -> torch.Tensor:
@@ -374,6 +299,4 @@ class Product:
             out = torch.cat([self._fast(b, self._prepared, self.bias) for b in h.split(self.rows)])
         else:
             out = self._fast(h, self._prepared, self.bias)
-        if self._activation is None:
-            return out
-        return on_one_thread(self._activation, out) if out.is_cpu else self._activation(out)
+        return out if self._activation is None else self._activation(out)

@@ -320,7 +320,7 @@ def test_products_that_depend_on_the_row_count_run_in_fixed_blocks(monkeypatch):
 
 
 def test_elementwise_layers_give_each_element_the_same_bits_at_any_size():
-    from skdnn.training.row_invariance import Elementwise
+    from skdnn.training.elementwise import Elementwise
 
     layer = Elementwise(nn.ELU())
     x = torch.randn(100_003, generator=torch.Generator().manual_seed(0)) * 3
