@@ -180,9 +180,10 @@ def encode_table(estimator: Any, X: Any, *, reset: bool) -> np.ndarray | None:
     def columns(index: np.ndarray) -> Any:
         return frame.iloc[:, index] if frame is not None else values[:, index]
 
-    with naming_non_numeric_columns(columns(numeric)):
+    numeric_columns = columns(numeric)
+    with naming_non_numeric_columns(numeric_columns):
         numbers = check_array(
-            columns(numeric), dtype=np.float32, ensure_all_finite="allow-nan",
+            numeric_columns, dtype=np.float32, ensure_all_finite="allow-nan",
             ensure_min_features=0, input_name="X", estimator=estimator,
         ) if numeric.size else None
     categorical = np.asarray(columns(np.flatnonzero(mask)), dtype=object)
