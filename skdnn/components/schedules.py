@@ -279,6 +279,8 @@ class LRScheduleAdapter:
     ----------
     step_count : int
         Optimizer steps seen so far (``t``).
+    total_steps : int
+        The run's planned length (saved with the state: a continued fit keeps it).
     """
 
     def __init__(
@@ -294,6 +296,7 @@ class LRScheduleAdapter:
             if not (isinstance(value, int) and value >= 1):
                 raise ValueError(f"{key} must be an int >= 1; got {value!r}.")
         self.step_count = 0
+        self.total_steps = total_steps
         self._schedule: _Schedule | None = None
         if name is not None:
             component = LR_SCHEDULES.resolve(name)
@@ -375,15 +378,16 @@ class LRScheduleAdapter:
         return float(self.optimizer.param_groups[0]["lr"])
 
     def state_dict(self) -> dict[str, Any]:
-        """Return the step count and the schedule's state.
+        """Return the step count, the planned run's length and the schedule's state.
 
         Returns
         -------
         dict
-            ``{"step_count": int, "schedule": dict}`` of plain (JSON-friendly) values.
+            ``{"step_count": int, "total_steps": int, "schedule": dict}`` of plain
+            (JSON-friendly) values.
         """
         state = {} if self._schedule is None else self._schedule.state_dict()
-        return {"step_count": self.step_count, "schedule": state}
+        return {"step_count": self.step_count, "total_steps": self.total_steps, "schedule": state}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore the step count and state, and set the rate for that step.

@@ -1,5 +1,8 @@
 """Optimizers, schedules and regularizers as estimator hyperparameters."""
 
+import itertools
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -7,6 +10,7 @@ import torch
 from skdnn import DNNClassifier
 from skdnn.components.optimizers import OPTIMIZERS
 from skdnn.components.schedules import LR_SCHEDULES
+from skdnn.exceptions import SkdnnWarning
 
 SCHEDULE_PARAMS = {"piecewise": {"boundaries": [1], "values": [0.01, 0.001]}}
 
@@ -63,6 +67,35 @@ def test_schedule_continues_across_warm_start_and_partial_fit(digits):
     assert [r["lr"] for r in partial.history_] == pytest.approx(
         [r["lr"] for r in straight.history_]
     )
+
+
+@pytest.mark.parametrize("name", ["1cycle", "cosine"])
+def test_a_continued_run_keeps_the_planned_end_of_its_schedule(digits, name):
+    # 1cycle and cosine are planned over the first fit's epochs; a warm start or
+    # further partial_fit calls continue that plan, whose final rate then stays
+    # (they used to re-plan over all epochs so far and jump back up).
+    X, y, _, _ = digits
+
+    def rates(records):
+        return [rate for record in records for rate in record.get("lr_steps", [record["lr"]])]
+
+    warm = small(max_epochs=3, warm_start=True, lr_schedule=name, learning_rate=0.01).fit(X, y)
+    planned = rates(warm.history_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SkdnnWarning)  # a low rate is no "far too high" rate
+        warm.fit(X, y)
+    continued = rates(warm.history_[3:])
+    assert len(warm.history_) == 6
+    assert continued == pytest.approx([planned[-1]] * len(continued))
+    assert planned[-1] == pytest.approx(1e-5 if name == "1cycle" else 0.0)
+    partial = small(max_epochs=2, lr_schedule=name, learning_rate=0.01)
+    for _ in range(4):
+        partial.partial_fit(X, y, classes=np.arange(10))
+    every_step = rates(partial.history_)
+    after_peak = every_step[int(np.argmax(every_step)):]
+    assert all(b <= a for a, b in itertools.pairwise(after_peak))
+    planned, continued = rates(partial.history_[:2]), rates(partial.history_[2:])
+    assert continued == pytest.approx([planned[-1]] * len(continued))
 
 
 def test_max_norm_bound_holds_after_fit(digits):
