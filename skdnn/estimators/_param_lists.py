@@ -165,8 +165,8 @@ _TRANSFER_OWN = (
         None,
         [_POSITIVE_COUNT, None],
         'int',
-        'Number of frozen layers unfrozen, from the top; None (or more than are frozen) '
-        'unfreezes them all.',
+        'Number of frozen layers unfrozen at ``unfreeze_after``, from the top; None (or more '
+        'than are frozen) unfreezes them all. Without ``unfreeze_after`` it is an error.',
     ),
     Hyperparameter(
         "unfreeze_lr_factor",

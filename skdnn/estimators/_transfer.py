@@ -44,6 +44,12 @@ class TransferLayersMixin(SharedPretrainedMixin):
                 f"input_normalization={self.input_normalization!r}, "
                 f"input_dropout={self.input_dropout!r})."
             )
+        if self.unfreeze_after is None and self.n_unfrozen is not None:
+            raise ValueError(
+                f"n_unfrozen={self.n_unfrozen!r} was given without unfreeze_after, so no layer "
+                "would be unfrozen: set unfreeze_after (the epoch after which to unfreeze) or "
+                "drop n_unfrozen."
+            )
 
     # ------------------------------------------------------------------ network
     def _build_module(self, n_outputs: int, seeds) -> FrozenPrefixSequential:

@@ -234,6 +234,8 @@ def test_errors_are_clear(digits, source):
         _fit(digits, source, n_reused_layers=1, n_frozen_layers=2)
     with pytest.raises(ValueError, match=r"input_normalization=False and input_dropout=0\.0"):
         _fit(digits, source, input_dropout=0.2)
+    with pytest.raises(ValueError, match="n_unfrozen=1 was given without unfreeze_after"):
+        _fit(digits, source, n_unfrozen=1)
     with pytest.raises(ValueError, match=r"kernel must have shape \(20, n_out\)"):
         _fit(digits, [(np.ones((64, 20)), None), (np.ones((10, 3)), None)])
     with pytest.raises(ValueError, match="at most one activation"):
