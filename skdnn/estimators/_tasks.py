@@ -98,6 +98,12 @@ class ClassificationTask:
         labels = y if self.classes is None else np.asarray(self.classes)
         classes = np.unique(labels)
         owner = type(estimator).__name__
+        unlisted = [] if self.classes is None else np.setdiff1d(np.unique(y), classes).tolist()
+        if unlisted:
+            raise ValueError(
+                f"y has labels that are not in classes={classes.tolist()}: {unlisted}. "
+                "partial_fit's classes= must list every label the model will ever see."
+            )
         if len(classes) < 2:
             raise ValueError(
                 f"{owner} needs samples of at least 2 classes in the data, but the data "

@@ -78,6 +78,15 @@ def test_partial_fit_refuses_other_classes_on_a_later_call(data):
     assert clf.n_epochs_ == 2
 
 
+def test_partial_fit_names_the_labels_its_classes_leave_out(data):
+    X, y = data
+    two = (y > 4).astype(int)
+    with pytest.raises(ValueError, match=r"not in classes=\[0\]: \[1\]"):
+        small().partial_fit(X, two, classes=[0])
+    with pytest.raises(ValueError, match=r"not in classes=\[0, 2\]: \[1\]"):
+        small().partial_fit(X, two, classes=[0, 2])
+
+
 def test_partial_fit_refuses_balanced_class_weight(data):
     X, y = data
     with pytest.raises(ValueError, match="balanced"):
