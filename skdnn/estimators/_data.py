@@ -14,6 +14,7 @@ from sklearn.utils.validation import assert_all_finite, check_array, column_or_1
 
 from skdnn.estimators._columns import encode_table, missing_columns, naming_non_numeric_columns
 from skdnn.estimators._sklearn_compat import check_sample_weight
+from skdnn.exceptions import SkdnnWarning
 from skdnn.training.data import Dataset, IndexedRows, StreamedRows
 
 
@@ -165,26 +166,43 @@ def split_validation(
 
     With ``stratify``, the split keeps the share of each value of ``y`` (the
     encoded classes); stratification needs at least two rows of every class and
-    a validation set with room for one row per class, otherwise the split is
-    plain random. With fewer than two rows there is nothing to hold out and
-    None is returned.
+    a validation set with room for one row per class. Otherwise the validation
+    rows are drawn at random among those whose class keeps a training row, so
+    no class is lost to training. When no row can be held out (fewer than two
+    rows, or a single row of each class) a warning says that early stopping is
+    off and None is returned.
     """
     n_rows = len(y)
-    if n_rows < 2:
-        return None
     n_val = max(1, int(np.ceil(fraction * n_rows)))
-    if n_val >= n_rows:
+    spare = np.arange(0)  # rows that may be held out
+    if n_val < n_rows:
+        classes = None
+        if stratify:
+            _, classes, counts = np.unique(y, return_inverse=True, return_counts=True)
+            if counts.min() >= 2 and len(counts) <= min(n_val, n_rows - n_val):
+                classes = None  # room to stratify
+        if classes is None:
+            train, validation = train_test_split(
+                np.arange(n_rows), test_size=n_val, stratify=y if stratify else None,
+                random_state=seed,
+            )
+            return np.sort(train), np.sort(validation)
+        # Too few rows to stratify: one row of each class, drawn at random, stays.
+        order = np.random.RandomState(seed).permutation(n_rows)
+        _, first = np.unique(classes[order], return_index=True)
+        spare = np.delete(order, first)
+    if not spare.size:
+        warnings.warn(
+            f"Early stopping holds out validation_fraction={fraction} of the training rows, "
+            f"but {n_rows} row(s){' with a single row per class' if n_rows > 1 else ''} leave "
+            "none to hold out: training on all of them without early stopping (set "
+            "early_stopping=False to silence this, or pass validation_data).",
+            SkdnnWarning,
+            stacklevel=5,
+        )
         return None
-    strata = None
-    if stratify:
-        _, counts = np.unique(y, return_counts=True)
-        if counts.min() >= 2 and len(counts) <= min(n_val, n_rows - n_val):
-            strata = y
-    indices = np.arange(n_rows)
-    train, validation = train_test_split(
-        indices, test_size=n_val, stratify=strata, random_state=seed
-    )
-    return np.sort(train), np.sort(validation)
+    validation = np.sort(spare[:n_val])
+    return np.setdiff1d(np.arange(n_rows), validation), validation
 
 
 def to_dataset(

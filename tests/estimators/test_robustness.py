@@ -407,3 +407,31 @@ def test_skdnn_exports_everything_public_of_skdnn_estimators():
     assert set(skdnn.estimators.__all__) <= set(skdnn.__all__)
     for name in skdnn.estimators.__all__:
         assert getattr(skdnn, name) is getattr(skdnn.estimators, name)
+
+
+# ---------------------------------------------------------------- early stopping on tiny data
+def test_early_stopping_on_too_few_rows_says_it_is_off(data):
+    from skdnn import DNNRegressor
+    from skdnn.exceptions import SkdnnWarning
+
+    X, _ = data
+    with pytest.warns(SkdnnWarning, match="2 row.* single row per class leave none to hold out"):
+        clf = small().fit(X[:2], [0, 1])  # holding one out would train on one class
+    assert "val_loss" not in clf.history_[-1]
+    assert clf.history_[0]["steps"] == 1 and len(clf.classes_) == 2
+    with pytest.warns(SkdnnWarning, match="1 row.* leave none to hold out"):
+        reg = DNNRegressor(**FAST).fit(X[:1], [0.5])
+    assert "val_loss" not in reg.history_[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SkdnnWarning)
+        small(early_stopping=False).fit(X[:2], [0, 1])  # asked for no split: no warning
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_split_too_small_to_stratify_keeps_every_class_in_training(seed):
+    from skdnn.estimators._data import split_validation
+
+    y = np.array([0, 1, 2, 2, 2, 1, 3, 0])
+    train, validation = split_validation(y, 0.3, seed)
+    assert len(validation) == 3 and not np.intersect1d(train, validation).size
+    assert set(y[train]) == {0, 1, 2, 3}  # class 3 has one row: it trains
