@@ -22,6 +22,7 @@ from sklearn.frozen import FrozenEstimator
 from torch import nn
 
 from skdnn.components.activations import make_activation
+from skdnn.components.categorical import CategoricalEmbedding
 from skdnn.estimators._base import BaseDNN
 from skdnn.network import INPUT_BLOCK, hidden_blocks
 from skdnn.network_ensemble import n_members
@@ -216,6 +217,28 @@ def _from_estimator(source: BaseDNN) -> SourceLayers:
     return layers
 
 
+def check_reads_numbers(pretrained: Any) -> None:
+    """Refuse a fitted source estimator that reads categorical columns (before X is read).
+
+    Its input layer encodes categories with the codes of its own fit, which a
+    transfer estimator cannot reproduce (:func:`source_layers` refuses the
+    other forms of such a source when it copies its layers).
+    """
+    source = pretrained
+    while isinstance(source, FrozenEstimator):
+        source = source.estimator
+    if getattr(source, "is_categorical_", None) is not None:
+        raise ValueError(_READS_CATEGORIES)
+
+
+_READS_CATEGORIES = (
+    "pretrained reads categorical columns: its input layer encodes them with the categories "
+    "it was fitted on, which a transfer estimator cannot reproduce yet. Encode the categories "
+    "before both models instead (e.g. a Pipeline with a ColumnTransformer and OneHotEncoder), "
+    "so that the source is fitted on numbers."
+)
+
+
 def _from_network(network: nn.Module, n_features: int) -> SourceLayers:
     """Layers of a network built like :func:`skdnn.network.build_mlp`."""
     if n_members(network) > 1:
@@ -227,6 +250,8 @@ def _from_network(network: nn.Module, n_features: int) -> SourceLayers:
         )
     children = dict(network.named_children())
     input_block = children.get(INPUT_BLOCK, nn.Sequential())
+    if any(isinstance(module, CategoricalEmbedding) for module in input_block.modules()):
+        raise ValueError(_READS_CATEGORIES)
     return SourceLayers(
         n_features=int(n_features),
         input_block=copy.deepcopy(input_block),

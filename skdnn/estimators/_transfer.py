@@ -20,7 +20,11 @@ import numpy as np
 from torch import nn
 
 from skdnn._utils.random import torch_generator
-from skdnn.estimators._pretrained import SharedPretrainedMixin, source_layers
+from skdnn.estimators._pretrained import (
+    SharedPretrainedMixin,
+    check_reads_numbers,
+    source_layers,
+)
 from skdnn.exceptions import SkdnnWarning
 from skdnn.network import INPUT_BLOCK, OUTPUT_BLOCK, hidden_block_name, hidden_blocks
 from skdnn.network_ensemble import build_network
@@ -44,6 +48,7 @@ class TransferLayersMixin(SharedPretrainedMixin):
                 f"input_normalization={self.input_normalization!r}, "
                 f"input_dropout={self.input_dropout!r})."
             )
+        check_reads_numbers(self.pretrained)
         if self.unfreeze_after is None and self.n_unfrozen is not None:
             raise ValueError(
                 f"n_unfrozen={self.n_unfrozen!r} was given without unfreeze_after, so no layer "

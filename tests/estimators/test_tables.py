@@ -242,3 +242,19 @@ def test_an_object_array_with_strings_names_its_columns():
         DNNClassifier(**FAST).fit(values, _job_target(frame))
     clf = DNNClassifier(**FAST, categorical_features=[1, 2]).fit(values, _job_target(frame))
     assert [len(c) for c in clf.categories_] == [3, 12]
+
+
+def test_transfer_from_a_model_with_categorical_columns_is_refused():
+    # Its input layer encodes categories with codes of its own fit; X coded any
+    # other way (pandas' codes, say) would be read as other categories, silently.
+    from skdnn import TransferDNNClassifier
+
+    frame = _frame()
+    y = _job_target(frame)
+    source = DNNClassifier(**{**FAST, "max_epochs": 2}).fit(frame, y)
+    codes = {name: frame[name].astype("category").cat.codes for name in ("city", "job")}
+    for X in (frame, frame.assign(**codes).fillna(0)):
+        with pytest.raises(ValueError, match="pretrained reads categorical columns"):
+            TransferDNNClassifier(pretrained=source, max_epochs=1).fit(X, y)
+    numbers_only = DNNClassifier(**{**FAST, "max_epochs": 2}).fit(frame[["income"]], y)
+    TransferDNNClassifier(pretrained=numbers_only, max_epochs=1).fit(frame[["income"]], y)
