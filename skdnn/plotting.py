@@ -86,7 +86,9 @@ def _layers(records: list[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.
         raise ValueError(f"No epoch of the history recorded {key!r}: nothing to plot.")
     table = np.full((len(kept), max(len(values) for _, values in kept)), np.nan)
     for row, (_, values) in enumerate(kept):
-        table[row, : len(values)] = values
+        table[row, : len(values)] = _floats(values, f"the history's {key!r}")
+    if not np.isfinite(table).any():
+        raise ValueError(f"No epoch of the history has a finite {key!r}: nothing to plot.")
     return np.array([e for e, _ in kept]), table
 
 
@@ -140,8 +142,8 @@ def plot_learning_curves(history: Any, ax: Any = None) -> Any:
     """
     records = _records(history)
     losses = {key: _series(records, key) for key in ("loss", "val_loss")}
-    if not any(len(values) for _, values in losses.values()):
-        raise ValueError("The history holds neither 'loss' nor 'val_loss': nothing to plot.")
+    if not any(np.isfinite(values).any() for _, values in losses.values()):
+        raise ValueError("The history holds no finite 'loss' or 'val_loss': nothing to plot.")
     axes = _axes(ax) if ax is not None else _pyplot().subplots(
         1, 2, figsize=(11, 4), sharex=True, layout="constrained")[1]
     panels = [ax] if ax is not None else list(axes)
@@ -251,6 +253,8 @@ def plot_lr_finder(learning_rates: Any, losses: Any, suggestion: float | None = 
                          "at least one.")
     if not 0 < len(losses) <= len(rates):
         raise ValueError(f"Need 1 to {len(rates)} losses (one per rate), got {len(losses)}.")
+    if not np.isfinite(losses).any():
+        raise ValueError("No loss of the sweep is finite: nothing to plot.")
     if suggestion is not None and not (np.ndim(suggestion) == 0 and np.isreal(suggestion)
                                        and not isinstance(suggestion, str)):
         raise ValueError(f"suggestion must be a learning rate or None, got {suggestion!r}.")

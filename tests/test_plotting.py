@@ -136,6 +136,38 @@ def test_nothing_plottable_raises(function, key):
         function([{"epoch": 1, "lr": 0.1}])
 
 
+@pytest.mark.parametrize("function, key", [(plot_learning_curves, "loss"),
+                                           (plot_gradient_norms, "grad_norms"),
+                                           (plot_activation_health, "unhealthy_fraction")])
+def test_a_history_of_only_nan_raises(function, key):
+    value = [float("nan")] * 2 if key != "loss" else float("nan")
+    with pytest.raises(ValueError, match=f"finite {key!r}|finite 'loss'"):
+        function([{"epoch": 1, key: value}, {"epoch": 2, key: value}])
+
+
+def test_a_sweep_of_only_nan_raises():
+    with pytest.raises(ValueError, match="No loss of the sweep is finite"):
+        plot_lr_finder([1e-4, 1e-3], [np.nan, np.inf])
+
+
+def test_an_autoencoders_layers_are_drawn_at_their_place():
+    from sklearn.datasets import load_digits
+
+    from skdnn import StackedAutoencoder
+
+    X = load_digits().data[:200] / 16
+    sae = StackedAutoencoder((8, 4), activation="relu", max_epochs=2, fine_tune_epochs=1,
+                             device="cpu", random_state=0).fit(X)
+    stages = [record["stage"] for record in sae.history_]
+    assert stages == ["layer1", "layer1", "layer2", "layer2", "fine_tune"]
+    layer1, layer2 = plot_activation_health(sae).get_lines()[:2]
+    health = [record["unhealthy_fraction"] for record in sae.history_]
+    np.testing.assert_array_equal(layer1.get_ydata(), [h[0] for h in health])
+    np.testing.assert_array_equal(layer2.get_ydata(), [h[1] for h in health])
+    assert np.isnan(layer2.get_ydata()[:2]).all() and np.isnan(layer1.get_ydata()[2:4]).all()
+    assert np.isfinite(layer2.get_ydata()[2:]).all()
+
+
 def test_not_a_history_raises():
     with pytest.raises(ValueError, match="history_"):
         plot_gradient_norms(object())

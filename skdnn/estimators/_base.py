@@ -317,6 +317,7 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
             generator.set_state(saved_rng["shuffle"])
         autocast_dtype = MIXED_PRECISION.get(self.mixed_precision)
         return TrainingSetup(
+            continued=resume,
             optimizer=optimizer,
             schedule=schedule,
             regularization=Regularization(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections import OrderedDict
 from typing import Any, ClassVar
@@ -36,14 +37,33 @@ from skdnn.training.setup import CallbackBase, TrainingResult, TrainingRun
 
 
 class StageLabel(CallbackBase):
-    """Label each epoch record with the greedy stage it belongs to (``record["stage"]``)."""
+    """Label each epoch record with the greedy stage it belongs to (``record["stage"]``).
 
-    def __init__(self, stage: str) -> None:
+    The stage of one layer (``layer``: its index, of ``n_layers``) records its
+    per-layer figures (``grad_norms``, ``unhealthy_fraction``) for that layer
+    only; they are put at the layer's place, NaN for the others, so that the
+    lists hold one value per hidden layer of the stack, bottom first.
+    """
+
+    def __init__(self, stage: str, layer: int | None = None, n_layers: int = 1) -> None:
         self.stage = stage
+        self.layer = layer
+        self.n_layers = n_layers
 
     def on_epoch_end(self, run: TrainingRun, record: dict[str, Any]) -> None:
-        """Add the stage name to ``record``."""
+        """Add the stage name to ``record``, and place its per-layer figures."""
         record["stage"] = self.stage
+        if self.layer is None:
+            return
+        for key in _PER_LAYER:
+            if key in record:
+                values = list(record[key])
+                after = max(self.n_layers - self.layer - len(values), 0)
+                record[key] = [math.nan] * self.layer + values + [math.nan] * after
+
+
+#: History keys that hold one value per hidden layer.
+_PER_LAYER = ("grad_norms", "unhealthy_fraction")
 
 
 class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDNN):
@@ -80,7 +100,8 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         One record per epoch of every stage: ``stage`` ("layer1", ...,
         "fine_tune"), ``epoch`` (counted over all stages), ``loss``,
         ``val_loss``, ``lr``, ``steps``, ``lr_steps`` (as for ``DNNClassifier``),
-        ``time``, ``grad_norms``, ``unhealthy_fraction``.
+        ``time``, ``grad_norms``, ``unhealthy_fraction`` (one value per hidden
+        layer, bottom first; NaN for the layers a stage does not train).
     n_epochs_ : int
         Epochs trained over all stages.
     best_epoch_ : int
@@ -190,16 +211,16 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
                 encoder[hidden_block_name(index)] = layer.hidden1
                 decoders.insert(0, (f"decoder{index + 1}", layer.output))
                 result = self._train_stage(
-                    layer.to(device), inputs, held_out, f"layer{index + 1}", self.max_epochs,
-                    seeds, history,
+                    layer.to(device), inputs, held_out, self.max_epochs,
+                    seeds, history, StageLabel(f"layer{index + 1}", index, len(sizes)),
                 )
                 # The trained layer is frozen from now on: compute its codes once.
                 inputs, held_out = _codes(layer, inputs), _codes(layer, held_out)
             self.model_ = nn.Sequential(OrderedDict([*encoder.items(), *decoders]))
             if self.fine_tune_epochs:
                 result = self._train_stage(
-                    self.model_, data, validation, "fine_tune", self.fine_tune_epochs, seeds,
-                    history,
+                    self.model_, data, validation, self.fine_tune_epochs, seeds,
+                    history, StageLabel("fine_tune"),
                 )
         except TrainingInterrupted as interrupted:
             # Keep the layers trained so far (the interrupted one with its restored
@@ -255,14 +276,15 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         module: nn.Module,
         data: Dataset,
         validation: Dataset | None,
-        stage: str,
         epochs: int,
         seeds: Seeds,
         history: list[dict[str, Any]],
+        label: StageLabel,
     ) -> TrainingResult:
         """Train one stage, numbering its epochs after those of the stages before.
 
-        Its epoch records join ``history``, also when the stage is interrupted.
+        Its epoch records, labelled by ``label``, join ``history``, also when
+        the stage is interrupted.
         """
         try:
             result = self._train(
@@ -275,7 +297,7 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
                 resume=False,
                 first_epoch=len(history) + 1,
                 early_stopping=self.early_stopping and validation is not None,
-                callbacks=[StageLabel(stage)],
+                callbacks=[label],
                 history=history,
             )
         except TrainingInterrupted as interrupted:

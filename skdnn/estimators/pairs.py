@@ -59,7 +59,7 @@ def make_pairs(X, y, n_pairs: int, *, random_state=None) -> tuple[np.ndarray, np
     """
     X, y = check_X_y(X, y)
     check_classification_targets(y)
-    if not (isinstance(n_pairs, Integral) and n_pairs >= 1):
+    if not (isinstance(n_pairs, Integral) and not isinstance(n_pairs, bool) and n_pairs >= 1):
         raise ValueError(f"n_pairs must be an int >= 1; got {n_pairs!r}.")
     classes, labels = np.unique(y, return_inverse=True)
     if len(classes) < 2:

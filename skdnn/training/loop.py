@@ -357,13 +357,13 @@ def _warn_if_the_loss_never_came_down(run: TrainingRun) -> None:
 
     A loss that explodes without becoming NaN (a learning rate far too high)
     leaves a "fitted" model predicting nonsense; non-finite losses are handled
-    by the divergence recovery instead. A continued fit (``first_epoch > 1``)
+    by the divergence recovery instead. A continued run (``setup.continued``)
     is not judged: one batch of a trained network can have a loss far below
     its epoch's mean.
     """
     losses = [record["loss"] for record in run.records]
     initial = run.initial_loss
-    if not losses or initial is None or not math.isfinite(initial) or run.first_epoch > 1:
+    if not losses or initial is None or not math.isfinite(initial) or run.setup.continued:
         return
     best = min(losses)
     if math.isfinite(best) and best > 10 * max(initial, 1e-12):

@@ -39,6 +39,8 @@ class TrainingSetup:
     ``dropout_seed`` (or set back to ``dropout_state``) for the run and handed
     back to the caller's state afterwards; with neither, the loop leaves torch's
     RNG alone. ``restore_best`` ends the run with the weights of the best epoch.
+    ``continued`` says that the module starts from trained weights (a warm start,
+    ``partial_fit``): its first batch's loss is then no measure of the start.
     """
 
     optimizer: torch.optim.Optimizer
@@ -57,6 +59,7 @@ class TrainingSetup:
     dropout_seed: int | None = None
     dropout_state: torch.Tensor | None = None
     restore_best: bool = False
+    continued: bool = False
 
 
 @dataclass

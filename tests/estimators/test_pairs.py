@@ -44,6 +44,8 @@ def test_make_pairs_errors(digits):
         make_pairs(X, np.zeros(len(X)), 10)
     with pytest.raises(ValueError, match="n_pairs must be an int >= 1"):
         make_pairs(X, y, 0)
+    with pytest.raises(ValueError, match="n_pairs must be an int >= 1; got True"):
+        make_pairs(X, y, True)
 
 
 def test_siamese_learns_the_pair_task(digits, siamese):
