@@ -65,20 +65,11 @@ def one_thread(on: bool = True) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def on_one_thread(function: Callable[..., Any], *args: Any) -> Any:
-    """``function(*args)`` on one torch thread (:func:`one_thread` at a lower cost per call)."""
-    threads = torch.get_num_threads()
-    if threads == 1:
-        return function(*args)
-    torch.set_num_threads(1)
-    try:
-        return function(*args)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _on_threads(threads: int, function: Callable[..., Any], *args: Any) -> Any:
+def on_threads(threads: int, function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` on ``threads`` torch threads (:func:`one_thread` at a lower cost)."""
     previous = torch.get_num_threads()
+    if previous == threads:
+        return function(*args)
     torch.set_num_threads(threads)
     try:
         return function(*args)
@@ -86,17 +77,31 @@ def _on_threads(threads: int, function: Callable[..., Any], *args: Any) -> Any:
         torch.set_num_threads(previous)
 
 
+def on_one_thread(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` on one torch thread (:func:`on_threads` with one frame less)."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        return function(*args)
+    return on_threads(1, function, *args)
+
+
+def padded_size(size: int, shares: int) -> int:
+    """``size`` rounded up so that each of ``shares`` equal shares is whole vector groups."""
+    multiple = VECTOR_GROUP * shares
+    return -(-size // multiple) * multiple
+
+
 def shares(size: int, threads: int) -> int:
     """How many shares ``size`` elements, padded to whole vector groups per share, are cut into.
 
     torch's parallel loops give each of ``min(threads, ceil(n / GRAIN))``
     threads ``ceil(n / shares)`` elements of ``n`` (all of them to one when
-    ``n < GRAIN``). Padding ``size`` to a multiple of ``VECTOR_GROUP * shares``
-    can raise the number of shares; this returns the fixed point.
+    ``n < GRAIN``). Padding ``size`` (:func:`padded_size`) can raise the number
+    of shares; this returns the fixed point.
     """
     count = 1
     while True:
-        padded = -(-size // (VECTOR_GROUP * count)) * VECTOR_GROUP * count
+        padded = padded_size(size, count)
         used = 1 if padded < GRAIN else min(threads, -(-padded // GRAIN))
         if used <= count:
             return count
@@ -114,12 +119,10 @@ def threads_agree(kind: type[nn.Module], dtype: torch.dtype, threads: int) -> bo
     try:
         layer = kind().eval()
         for size in (3 * GRAIN + 5, 7 * GRAIN + 1000):
-            padded = -(-size // (VECTOR_GROUP * shares(size, threads))) * (
-                VECTOR_GROUP * shares(size, threads)
-            )
+            padded = padded_size(size, shares(size, threads))
             x = (torch.randn(padded, generator=generator) * 4).to(dtype)
             with torch.no_grad():
-                threaded = _on_threads(threads, layer, x)
+                threaded = on_threads(threads, layer, x)
                 alone = on_one_thread(layer, x)
             if not torch.equal(threaded, alone):
                 return False
@@ -157,7 +160,7 @@ class Elementwise:
             count = shares(size, threads)
             if count > 1 and not threads_agree(type(self.layer), x.dtype, threads):
                 count = 1
-        missing = -size % (VECTOR_GROUP * count)
+        missing = padded_size(size, count) - size
         flat = x
         if missing or not x.is_contiguous():  # a contiguous x is looped over as its flat view
             flat = x.reshape(-1)

@@ -35,6 +35,7 @@ from skdnn.training.elementwise import (
     Elementwise,
     is_elementwise,
     is_exact,
+    on_one_thread,
     one_thread,
 )
 from skdnn.training.row_invariance import SERIAL_MAX_MACS, Product, pad_rows
@@ -144,17 +145,16 @@ class InferenceNetwork:
         h = X.detach() if X.requires_grad else X
         if n_rows % self._rows or not n_rows:  # every product runs on a multiple of its block
             h = pad_rows(h, self._rows) if n_rows else h.new_zeros((self._rows, *h.shape[1:]))
-        threads = torch.get_num_threads()
-        serial = threads > 1 and h.is_cpu and h.shape[0] * self._macs_per_row < SERIAL_MAX_MACS
-        if serial:
-            torch.set_num_threads(1)
-        try:
-            for op in self._ops:
-                h = op(h)
-        finally:
-            if serial:
-                torch.set_num_threads(threads)
+        if h.is_cpu and h.shape[0] * self._macs_per_row < SERIAL_MAX_MACS:
+            h = on_one_thread(self._run_ops, h)
+        else:
+            h = self._run_ops(h)
         return h if h.shape[0] == n_rows else h[:n_rows]
+
+    def _run_ops(self, h: torch.Tensor) -> torch.Tensor:
+        for op in self._ops:
+            h = op(h)
+        return h
 
     @torch.inference_mode()
     def _run_module(self, X: torch.Tensor) -> torch.Tensor:

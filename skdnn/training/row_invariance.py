@@ -144,6 +144,11 @@ def _rows_independent(
         return False
 
 
+#: What :meth:`SplitSumKernels.prepare` returns: slices of ``W.T``, each with
+#: the input columns it multiplies (None: all of them).
+SplitWeights = tuple[tuple[slice | None, torch.Tensor], ...]
+
+
 class SplitSumKernels:
     """``x @ W.T + b`` as BLAS products over slices of at most :data:`SUM_CHUNK` inputs.
 
@@ -162,7 +167,7 @@ class SplitSumKernels:
     name = "aten-split"
 
     @staticmethod
-    def prepare(W: torch.Tensor, rows: int) -> tuple[tuple[slice | None, torch.Tensor], ...]:
+    def prepare(W: torch.Tensor, rows: int) -> SplitWeights:
         """``W.T`` in contiguous slices of the summed dimension, each with its input columns.
 
         ``rows`` is unused (the layout is the same for any number of rows). The
@@ -181,11 +186,7 @@ class SplitSumKernels:
         )
 
     @staticmethod
-    def linear(
-        x: torch.Tensor,
-        prepared: tuple[tuple[slice | None, torch.Tensor], ...],
-        b: torch.Tensor | None,
-    ) -> torch.Tensor:
+    def linear(x: torch.Tensor, prepared: SplitWeights, b: torch.Tensor | None) -> torch.Tensor:
         (columns, weights), *rest = prepared
         first = x if columns is None else x[:, columns]
         out = torch.mm(first, weights) if b is None else torch.addmm(b, first, weights)
@@ -195,9 +196,7 @@ class SplitSumKernels:
 
     @staticmethod
     def linear_relu(
-        x: torch.Tensor,
-        prepared: tuple[tuple[slice | None, torch.Tensor], ...],
-        b: torch.Tensor | None,
+        x: torch.Tensor, prepared: SplitWeights, b: torch.Tensor | None
     ) -> torch.Tensor:
         return torch.relu_(SplitSumKernels.linear(x, prepared, b))
 
@@ -226,8 +225,8 @@ class Product:
 
     A ReLU after the layer is fused into the product; another element-wise
     activation (:func:`is_elementwise`) is applied to the product's output by
-    :meth:`then`, on one thread, when every output has a whole number of
-    vector groups (:meth:`aligned`).
+    :meth:`then` (as :class:`~skdnn.training.elementwise.Elementwise` applies
+    it) when every output has a whole number of vector groups (:meth:`aligned`).
 
     Parameters
     ----------
