@@ -344,7 +344,7 @@ def test_real_one_cycle_schedule(digits):
     import torch
 
     from skdnn import DNNClassifier
-    from skdnn.components.schedules import LRScheduleAdapter
+    from skdnn.components.schedule_adapter import LRScheduleAdapter
 
     X, y, _, _ = digits
     clf = DNNClassifier((16,), max_epochs=4, batch_size=100, early_stopping=False,

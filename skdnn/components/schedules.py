@@ -1,11 +1,10 @@
-"""Learning-rate schedules behind one adapter that the training loop drives.
+"""Learning-rate schedules: the formulas and their registry.
 
 Every schedule of :data:`LR_SCHEDULES` is a closed-form function of ``t``, the
 number of optimizer steps taken so far (from 0), and of ``eta0``, the optimizer's
 initial learning rate; the performance schedule also keeps a small state updated
-once per epoch. :class:`LRScheduleAdapter` owns ``t``, so the schedule continues
-where it left off after ``state_dict``/``load_state_dict`` or :meth:`rebind`
-(Keras' epoch-based callbacks restart at 0 unless told otherwise).
+once per epoch. :class:`~skdnn.components.schedule_adapter.LRScheduleAdapter`
+owns ``t`` and sets an optimizer's rate from them.
 
 The 1cycle and cosine schedules run over ``total_steps`` steps: the last one,
 ``t = total_steps - 1``, uses the final rate, which then stays.
@@ -20,10 +19,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, ClassVar
 
-import torch
-
-from skdnn.components._param_types import check_value_types
-from skdnn.components._registry import Registry, check_keywords
+from skdnn.components._registry import Registry
 
 
 def _check(ok: bool, schedule: str, name: str, value: object, expected: str) -> None:
@@ -32,7 +28,7 @@ def _check(ok: bool, schedule: str, name: str, value: object, expected: str) -> 
 
 
 @dataclass(kw_only=True)
-class _Schedule:
+class Schedule:
     """A rate as a function of the step; subclasses override :meth:`rate`."""
 
     #: Whether :meth:`epoch_end` needs the validation loss to do anything.
@@ -64,7 +60,7 @@ class _Schedule:
 
 
 @dataclass(kw_only=True)
-class _Power(_Schedule):
+class _Power(Schedule):
     """eta0 / (1 + t/s)**c; ``s`` defaults to 20 epochs of steps."""
 
     s: float | None = None
@@ -80,7 +76,7 @@ class _Power(_Schedule):
 
 
 @dataclass(kw_only=True)
-class _Exponential(_Schedule):
+class _Exponential(Schedule):
     """eta0 * 0.1**(t/s): ten times smaller every ``s`` steps (default 20 epochs)."""
 
     s: float | None = None
@@ -94,7 +90,7 @@ class _Exponential(_Schedule):
 
 
 @dataclass(kw_only=True)
-class _Piecewise(_Schedule):
+class _Piecewise(Schedule):
     """``values[i]`` from epoch ``boundaries[i-1]`` (0 for i = 0) until ``boundaries[i]``."""
 
     boundaries: Sequence[int] | None = None
@@ -118,7 +114,7 @@ class _Piecewise(_Schedule):
 
 
 @dataclass(kw_only=True)
-class _Performance(_Schedule):
+class _Performance(Schedule):
     """Multiply the rate by ``factor`` after ``patience`` epochs without improvement.
 
     The loss improves when it drops by more than ``min_delta`` below the best so
@@ -164,7 +160,7 @@ class _Performance(_Schedule):
 
 
 @dataclass(kw_only=True)
-class _OneCycle(_Schedule):
+class _OneCycle(Schedule):
     """Up to ``max_lr``, back to eta0, then down to ``min_lr``; momentum goes inversely.
 
     ``max_lr`` defaults to ``10 * eta0`` and ``min_lr`` to ``eta0 / 1000``; the
@@ -221,7 +217,7 @@ class _OneCycle(_Schedule):
 
 
 @dataclass(kw_only=True)
-class _Cosine(_Schedule):
+class _Cosine(Schedule):
     """Half a cosine from eta0 down to ``min_lr`` over ``total_steps``."""
 
     min_lr: float = 0.0
@@ -250,154 +246,3 @@ for _name, _factory, _description in (
     ("cosine", _Cosine, "Cosine decay from eta0 to min_lr over the run."),
 ):
     LR_SCHEDULES.add(_name, _factory, _description)
-
-_CONTEXT = ("steps_per_epoch", "total_steps")
-
-
-class LRScheduleAdapter:
-    """Sets the optimizer's learning rate (and 1cycle's momentum) before every step.
-
-    Parameters
-    ----------
-    optimizer : torch.optim.Optimizer
-        Optimizer whose learning rates are scheduled. A param group's ``eta0`` is
-        its ``initial_lr`` entry, which is set to its current ``lr`` when absent
-        (torch's convention; it is saved in the optimizer's ``state_dict``).
-        Schedule parameters given as rates (``max_lr``, ``values``, ...) apply to
-        the first group; the others keep their ratio to it.
-    name : str or None
-        A name of :data:`LR_SCHEDULES`, or None for a constant rate.
-    params : mapping, default=None
-        Keyword parameters of the schedule (e.g. ``{"s": 1000}`` for ``"power"``);
-        ignored when ``name`` is None.
-    steps_per_epoch : int
-        Optimizer steps per epoch (piecewise boundaries are in epochs).
-    total_steps : int
-        Steps of the whole run (1cycle and cosine end there).
-
-    Attributes
-    ----------
-    step_count : int
-        Optimizer steps seen so far (``t``).
-    total_steps : int
-        The run's planned length (saved with the state: a continued fit keeps it).
-    """
-
-    def __init__(
-        self,
-        optimizer: torch.optim.Optimizer,
-        name: str | None,
-        params: Mapping[str, Any] | None = None,
-        *,
-        steps_per_epoch: int,
-        total_steps: int,
-    ) -> None:
-        for key, value in (("steps_per_epoch", steps_per_epoch), ("total_steps", total_steps)):
-            if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{key} must be an int >= 1; got {value!r}.")
-        self.step_count = 0
-        self.total_steps = total_steps
-        self._schedule: _Schedule | None = None
-        if name is not None:
-            component = LR_SCHEDULES.resolve(name)
-            params = dict(params or {})
-            owner = f"lr_schedule {component.name!r}"
-            check_keywords(
-                component.factory, params, f"{owner} (lr_schedule_params)", reserved=_CONTEXT
-            )
-            check_value_types(component.factory, params, "lr_schedule_params", owner)
-            self._schedule = component.factory(
-                **params, steps_per_epoch=steps_per_epoch, total_steps=total_steps
-            )
-        self.rebind(optimizer)
-        if self._schedule is not None:  # at the start only: unfreezing may lower the rates
-            self._schedule.check_initial_rate(self._eta0)
-
-    def rebind(self, optimizer: torch.optim.Optimizer) -> None:
-        """Drive ``optimizer`` from now on, keeping the step count and schedule state.
-
-        Parameters
-        ----------
-        optimizer : torch.optim.Optimizer
-            The new optimizer (for example rebuilt after unfreezing layers). Each
-            param group's ``initial_lr`` (set to its ``lr`` when absent) is its
-            ``eta0``; the rate for the current step is set at once.
-        """
-        self.optimizer = optimizer
-        groups = optimizer.param_groups  # "initial_lr" travels with its state_dict (torch's way)
-        base = [group.setdefault("initial_lr", group["lr"]) for group in groups]
-        self._eta0 = base[0]
-        self._ratios = [lr / self._eta0 if self._eta0 else 1.0 for lr in base]
-        self._momentum_groups = [i for i, group in enumerate(groups)
-                                 if "betas" in group or group.get("momentum", 0) > 0]
-        self._apply()
-
-    def _apply(self) -> None:
-        """Write the rate (and momentum) for step ``step_count`` into the optimizer."""
-        if self._schedule is None:
-            return
-        groups = self.optimizer.param_groups  # looked up each time: load_state_dict replaces it
-        rate = self._schedule.rate(self.step_count, self._eta0)
-        for group, ratio in zip(groups, self._ratios, strict=True):
-            group["lr"] = rate * ratio
-        momentum = self._schedule.momentum(self.step_count)
-        if momentum is not None:
-            for index in self._momentum_groups:
-                group = groups[index]
-                if "betas" in group:
-                    group["betas"] = (momentum, group["betas"][1])
-                else:
-                    group["momentum"] = momentum
-
-    @property
-    def needs_validation_loss(self) -> bool:
-        """Whether the schedule only acts on a validation loss (estimators then require one)."""
-        return self._schedule is not None and self._schedule.needs_validation_loss
-
-    def step(self) -> None:
-        """Count one optimizer step and set the rate for the next one."""
-        self.step_count += 1
-        self._apply()
-
-    def epoch_end(self, val_loss: float | None) -> None:
-        """Report the end of an epoch (the performance schedule reacts to it).
-
-        Parameters
-        ----------
-        val_loss : float or None
-            The epoch's validation loss; None when there is no validation data,
-            which leaves the schedule unchanged.
-        """
-        if self._schedule is not None:
-            self._schedule.epoch_end(val_loss)
-            self._apply()
-
-    @property
-    def learning_rate(self) -> float:
-        """The learning rate the next optimizer step will use (first param group)."""
-        return float(self.optimizer.param_groups[0]["lr"])
-
-    def state_dict(self) -> dict[str, Any]:
-        """Return the step count, the planned run's length and the schedule's state.
-
-        Returns
-        -------
-        dict
-            ``{"step_count": int, "total_steps": int, "schedule": dict}`` of plain
-            (JSON-friendly) values.
-        """
-        state = {} if self._schedule is None else self._schedule.state_dict()
-        return {"step_count": self.step_count, "total_steps": self.total_steps, "schedule": state}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore the step count and state, and set the rate for that step.
-
-        Parameters
-        ----------
-        state : mapping
-            What :meth:`state_dict` returned.
-        """
-        self.step_count = int(state["step_count"])
-        if self._schedule is not None and state.get("schedule"):
-            self._schedule.load_state_dict(state["schedule"])
-        self._apply()

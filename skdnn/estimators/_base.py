@@ -18,7 +18,7 @@ from skdnn._utils.random import Seeds, torch_generator
 from skdnn._utils.threads import FitThreads
 from skdnn.components.optimizers import build_optimizer
 from skdnn.components.regularizers import Regularization
-from skdnn.components.schedules import LRScheduleAdapter
+from skdnn.components.schedule_adapter import LRScheduleAdapter
 from skdnn.estimators._data import split_validation, to_dataset, unpack_validation_data
 from skdnn.estimators._fitted import FittedNetworkMixin
 from skdnn.estimators._params import (

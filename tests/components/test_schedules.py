@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from skdnn.components.schedules import LR_SCHEDULES, LRScheduleAdapter
+from skdnn.components.schedule_adapter import LRScheduleAdapter
+from skdnn.components.schedules import LR_SCHEDULES
 from skdnn.exceptions import UnknownComponentError
 
 ETA0 = 0.1

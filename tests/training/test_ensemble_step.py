@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from skdnn.components.regularizers import Regularization
-from skdnn.components.schedules import LRScheduleAdapter
+from skdnn.components.schedule_adapter import LRScheduleAdapter
 from skdnn.network import MLPSpec, kernels
 from skdnn.network_ensemble import EnsembleSpec, build_network
 from skdnn.training.early_stopping import EarlyStopping

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from skdnn.components.regularizers import Regularization
-from skdnn.components.schedules import LRScheduleAdapter
+from skdnn.components.schedule_adapter import LRScheduleAdapter
 from skdnn.network import kernels
 from skdnn.training.data import Dataset
 from skdnn.training.early_stopping import EarlyStopping

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from skdnn.components.regularizers import Regularization
-from skdnn.components.schedules import LRScheduleAdapter
+from skdnn.components.schedule_adapter import LRScheduleAdapter
 from skdnn.network import MLPSpec, build_mlp, kernels
 from skdnn.training.data import Dataset
 from skdnn.training.early_stopping import EarlyStopping

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from skdnn.components.regularizers import Regularization
-from skdnn.components.schedules import LRScheduleAdapter
+from skdnn.components.schedule_adapter import LRScheduleAdapter
 from skdnn.network import MLPSpec, build_mlp, kernels
 from skdnn.training import steps
 from skdnn.training.early_stopping import EarlyStopping
