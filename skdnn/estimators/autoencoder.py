@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections import OrderedDict
 from typing import Any, ClassVar
@@ -17,6 +16,7 @@ from skdnn._utils.device import resolve_device
 from skdnn._utils.random import Seeds, torch_generator
 from skdnn.estimators._base import BaseDNN
 from skdnn.estimators._data import check_features, shared_tensor, split_validation
+from skdnn.estimators._greedy_stages import StageLabel, encoder_codes
 from skdnn.estimators._param_lists import AUTOENCODER_HYPERPARAMETERS
 from skdnn.estimators._params import Hyperparameter, check_layer_sizes, store_parameters
 from skdnn.estimators._sklearn_compat import _fit_context
@@ -30,40 +30,9 @@ from skdnn.network import (
     kernels,
 )
 from skdnn.training.data import Dataset
-from skdnn.training.freezing import run_blocks
 from skdnn.training.inference import InferenceNetwork
 from skdnn.training.objectives import RECONSTRUCTION
-from skdnn.training.setup import CallbackBase, TrainingResult, TrainingRun
-
-
-class StageLabel(CallbackBase):
-    """Label each epoch record with the greedy stage it belongs to (``record["stage"]``).
-
-    The stage of one layer (``layer``: its index, of ``n_layers``) records its
-    per-layer figures (``grad_norms``, ``unhealthy_fraction``) for that layer
-    only; they are put at the layer's place, NaN for the others, so that the
-    lists hold one value per hidden layer of the stack, bottom first.
-    """
-
-    def __init__(self, stage: str, layer: int | None = None, n_layers: int = 1) -> None:
-        self.stage = stage
-        self.layer = layer
-        self.n_layers = n_layers
-
-    def on_epoch_end(self, run: TrainingRun, record: dict[str, Any]) -> None:
-        """Add the stage name to ``record``, and place its per-layer figures."""
-        record["stage"] = self.stage
-        if self.layer is None:
-            return
-        for key in _PER_LAYER:
-            if key in record:
-                values = list(record[key])
-                after = max(self.n_layers - self.layer - len(values), 0)
-                record[key] = [math.nan] * self.layer + values + [math.nan] * after
-
-
-#: History keys that hold one value per hidden layer.
-_PER_LAYER = ("grad_norms", "unhealthy_fraction")
+from skdnn.training.setup import TrainingResult
 
 
 class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseDNN):
@@ -215,7 +184,7 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
                     seeds, history, StageLabel(f"layer{index + 1}", index, len(sizes)),
                 )
                 # The trained layer is frozen from now on: compute its codes once.
-                inputs, held_out = _codes(layer, inputs), _codes(layer, held_out)
+                inputs, held_out = encoder_codes(layer, inputs), encoder_codes(layer, held_out)
             self.model_ = nn.Sequential(OrderedDict([*encoder.items(), *decoders]))
             if self.fine_tune_epochs:
                 result = self._train_stage(
@@ -397,11 +366,3 @@ class StackedAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         tags.input_tags.sparse = True
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
-
-
-def _codes(layer: nn.Sequential, data: Dataset | None) -> Dataset | None:
-    """Outputs of the trained encoder of ``layer`` (blocks input, hidden1) for ``data``."""
-    if data is None:
-        return None
-    codes = run_blocks(layer, data.X, stop=2)
-    return Dataset(codes, codes)
