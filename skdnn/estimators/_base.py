@@ -290,23 +290,20 @@ class BaseDNN(FittedNetworkMixin, BaseEstimator):
         device = data.X.device
         steps_per_epoch = math.ceil(len(data) / self.batch_size)
         optimizer = self._build_optimizer(module, device, self.learning_rate)
-        # A changed optimizer or schedule hyperparameter starts both afresh.
+        # A changed optimizer or schedule hyperparameter starts both afresh; a
+        # continued schedule keeps the run it planned (1cycle and cosine end there).
         restoring = (
             resume
             and self.__dict__.get("_optimizer_state") is not None
             and not self._changed_settings(OPTIMIZATION_HYPERPARAMETERS)
         )
-        # A continued schedule keeps the run it planned (1cycle and cosine end
-        # there, then keep their final rate); a new one plans this fit's epochs.
-        saved = self.__dict__.get("_schedule_state") or {}
-        saved_steps = saved.get("total_steps") if restoring else None
+        planned = restoring and self._schedule_state.get("total_steps")
         schedule = LRScheduleAdapter(
             optimizer,
             self.lr_schedule,
             self.lr_schedule_params,
             steps_per_epoch=steps_per_epoch,
-            total_steps=saved_steps
-            or max(self.max_epochs, first_epoch - 1 + epochs) * steps_per_epoch,
+            total_steps=planned or max(self.max_epochs, first_epoch - 1 + epochs) * steps_per_epoch,
         )
         generator = torch_generator(seeds.shuffle, device)
         saved_rng = self.__dict__.get("_rng_state") if resume else None
