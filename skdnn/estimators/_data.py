@@ -176,12 +176,9 @@ def split_validation(
     n_val = max(1, int(np.ceil(fraction * n_rows)))
     spare = np.arange(0)  # rows that may be held out
     if n_val < n_rows:
-        classes = None
         if stratify:
             _, classes, counts = np.unique(y, return_inverse=True, return_counts=True)
-            if counts.min() >= 2 and len(counts) <= min(n_val, n_rows - n_val):
-                classes = None  # room to stratify
-        if classes is None:
+        if not stratify or (counts.min() >= 2 and len(counts) <= min(n_val, n_rows - n_val)):
             train, validation = train_test_split(
                 np.arange(n_rows), test_size=n_val, stratify=y if stratify else None,
                 random_state=seed,
