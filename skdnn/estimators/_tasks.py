@@ -98,7 +98,7 @@ class ClassificationTask:
         labels = y if self.classes is None else np.asarray(self.classes)
         classes = np.unique(labels)
         owner = type(estimator).__name__
-        unlisted = [] if self.classes is None else np.setdiff1d(np.unique(y), classes).tolist()
+        unlisted = [] if self.classes is None else _unknown_labels(y, classes)
         if unlisted:
             raise ValueError(
                 f"y has labels that are not in classes={classes.tolist()}: {unlisted}. "
@@ -116,11 +116,11 @@ class ClassificationTask:
     def encode(self, estimator: Any, y: np.ndarray) -> np.ndarray:
         """Indices of ``y`` in ``classes_``; unknown labels raise a ``ValueError``."""
         classes = estimator.classes_
-        unknown = np.setdiff1d(np.unique(y), classes)
-        if unknown.size:
+        unknown = _unknown_labels(y, classes)
+        if unknown:
             raise ValueError(
                 f"y has labels that are not among the classes the model learns: "
-                f"{unknown.tolist()}; its classes are {classes.tolist()} (the labels of the "
+                f"{unknown}; its classes are {classes.tolist()} (the labels of the "
                 "training y, or partial_fit's classes=). A classifier can only be trained and "
                 "validated on those."
             )
@@ -248,3 +248,8 @@ def _columns(y: np.ndarray) -> np.ndarray:
 
 def _fitted_scale(estimator: Any) -> TargetScale:
     return TargetScale(estimator.target_offset_, estimator.target_scale_)
+
+
+def _unknown_labels(y: np.ndarray, classes: np.ndarray) -> list:
+    """The labels of ``y`` that are not in ``classes``, sorted."""
+    return np.setdiff1d(np.unique(y), classes).tolist()
